@@ -1,0 +1,18 @@
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.http import require_GET
+
+from catalog.models import Item
+
+DEFAULT_LIMIT = 10
+MAX_LIMIT = 100
+
+
+@require_GET
+def item_list(request: HttpRequest) -> JsonResponse:
+    """The newest items as JSON; ``?limit=N`` (1-100, default 10)."""
+    try:
+        limit = min(max(int(request.GET.get("limit", DEFAULT_LIMIT)), 1), MAX_LIMIT)
+    except ValueError:
+        return JsonResponse({"error": "limit must be a whole number"}, status=400)
+    items = Item.objects.values("id", "name", "description", "created_at")[:limit]
+    return JsonResponse({"items": list(items)})

@@ -1,0 +1,131 @@
+"""Django settings, read once from the environment.
+
+Every variable is documented in .env.example. In containers Compose passes
+the environment; on the host (tests, ``sh run.sh -3``) the repository's
+``.env`` fills in whatever the environment does not set. ``*_FILE``
+variants (Docker secrets) work for every value read through ``env``.
+"""
+
+import os
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+from django.core.management.utils import get_random_secret_key
+
+from config.production_policy import production_problems
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.FileAwareEnv()
+_dotenv = Path(os.environ.get("DJANGO_ENV_FILE", BASE_DIR.parent / ".env"))
+if _dotenv.is_file():
+    env.read_env(_dotenv)  # never overrides a variable already set
+
+DEBUG = env.bool("DEBUG", default=False)
+# Values from *_FILE files lose their trailing newline, as the postgres
+# image's entrypoint does with POSTGRES_PASSWORD_FILE: both sides agree.
+SECRET_KEY = env.str("SECRET_KEY", default="").rstrip("\r\n")
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+if env.str("DATABASE_URL", default=""):
+    DATABASES = {"default": env.db("DATABASE_URL")}
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": env.str("POSTGRES_DB", default="app"),
+            "USER": env.str("POSTGRES_USER", default="app"),
+            "PASSWORD": env.str("POSTGRES_PASSWORD", default="").rstrip("\r\n"),
+            "HOST": env.str("POSTGRES_HOST", default="localhost"),
+            "PORT": env.int("POSTGRES_PORT", default=5432),
+        }
+    }
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+
+if DEBUG:
+    SECRET_KEY = SECRET_KEY or get_random_secret_key()
+else:
+    _problems = production_problems(
+        secret_key=SECRET_KEY,
+        allowed_hosts=ALLOWED_HOSTS,
+        db_password=DATABASES["default"].get("PASSWORD", ""),
+    )
+    if _problems:
+        raise ImproperlyConfigured("; ".join(_problems) + " (with DEBUG off; see .env.example)")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "core",
+    "catalog",
+]
+
+MIDDLEWARE = [
+    "core.health.HealthCheckMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": f"django.contrib.auth.password_validation.{name}"}
+    for name in (
+        "UserAttributeSimilarityValidator",
+        "MinimumLengthValidator",
+        "CommonPasswordValidator",
+        "NumericPasswordValidator",
+    )
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env.str("TIME_ZONE", default="UTC")
+USE_I18N = True
+USE_TZ = True
+
+# Static files: collected into the image at build time, served by WhiteNoise
+# with hashed, compressed names (https://whitenoise.readthedocs.io/).
+STATIC_URL = "static/"
+STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+}
