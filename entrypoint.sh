@@ -1,0 +1,54 @@
+#!/bin/sh
+# entrypoint.sh: entrypoint of the web image. The first argument names a role:
+#   serve         gunicorn, the production server (the default)
+#   runserver     Django's autoreloading development server
+#   migrate       apply migrations (one-shot), then ensure the superuser when
+#                 DJANGO_SUPERUSER_USERNAME is set
+#   superuser     create the DJANGO_SUPERUSER_* superuser if it does not exist
+#   manage ARGS   any manage.py command, e.g. `manage showmigrations`
+# Each of these waits for the database first (DB_WAIT_TIMEOUT seconds, 30 by
+# default). Anything else runs as given: `sh`, `python -V`, ...
+set -eu
+
+_manage() {
+  python /app/manage.py "$@"
+}
+
+_wait_for_db() {
+  _manage wait_for_db --timeout "${DB_WAIT_TIMEOUT:-30}"
+}
+
+role="${1:-serve}"
+if [ "$#" -gt 0 ]; then
+  shift
+fi
+
+case "$role" in
+  serve)
+    _wait_for_db
+    exec gunicorn --config /etc/gunicorn.conf.py config.wsgi
+    ;;
+  runserver)
+    _wait_for_db
+    exec python /app/manage.py runserver 0.0.0.0:8000
+    ;;
+  migrate)
+    _wait_for_db
+    if [ -z "${DJANGO_SUPERUSER_USERNAME:-}" ]; then
+      exec python /app/manage.py migrate --noinput
+    fi
+    _manage migrate --noinput
+    exec python /app/manage.py ensure_superuser
+    ;;
+  superuser)
+    _wait_for_db
+    exec python /app/manage.py ensure_superuser
+    ;;
+  manage)
+    _wait_for_db
+    exec python /app/manage.py "$@"
+    ;;
+  *)
+    exec "$role" "$@"
+    ;;
+esac
