@@ -26,6 +26,10 @@ fi
 case "$role" in
   serve)
     _wait_for_db
+    # gunicorn itself parses WEB_CONCURRENCY; empty means "the default" here.
+    if [ -z "${WEB_CONCURRENCY:-}" ]; then
+      unset WEB_CONCURRENCY
+    fi
     exec gunicorn --config /etc/gunicorn.conf.py config.wsgi
     ;;
   runserver)
