@@ -1,0 +1,88 @@
+"""Development stack end to end: sh run.sh -1 in a throwaway copy."""
+
+import psycopg2
+import pytest
+import requests
+from conftest import item_names, strong_secret, wait_for
+
+from pgadmin_client import PgAdminClient
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def dev(stack):
+    stack.write_env(SECRET_KEY=strong_secret())
+    stack.run_sh("-1")
+    return stack
+
+
+def web(stack, path: str) -> str:
+    return f"http://127.0.0.1:{stack.ports['WEB_PORT']}{path}"
+
+
+def test_web_serves_the_example_endpoint(dev):
+    response = requests.get(web(dev, "/api/items/"), timeout=10)
+    assert response.status_code == 200
+    assert response.json() == {"items": []} or "items" in response.json()
+    assert requests.get(web(dev, "/readyz"), timeout=10).json()["database"] == "ok"
+
+
+def test_runserver_reloads_a_code_change(dev):
+    views = dev.root / "app" / "catalog" / "views.py"
+    original = views.read_text()
+    old = 'return JsonResponse({"items": list(items)})'
+    assert old in original
+    views.write_text(original.replace(old, 'return JsonResponse({"items": [], "reloaded": True})'))
+    try:
+        wait_for(
+            lambda: requests.get(web(dev, "/api/items/"), timeout=5).json().get("reloaded"),
+            timeout=30,
+        )
+    finally:
+        views.write_text(original)
+    wait_for(
+        lambda: "reloaded" not in requests.get(web(dev, "/api/items/"), timeout=5).json(),
+        timeout=30,
+    )
+
+
+def test_pgadmin_lists_the_dev_database_and_opens_it_without_a_password(dev):
+    client = PgAdminClient(f"http://127.0.0.1:{dev.ports['PGADMIN_PORT']}")
+    client.login(dev.settings["PGADMIN_DEFAULT_EMAIL"], dev.settings["PGADMIN_DEFAULT_PASSWORD"])
+    servers = client.servers()
+    assert [server["label"] for server in servers] == ["dev database (app)"]
+    answer = client.connect(servers[0]["gid"], servers[0]["sid"])
+    assert answer.status_code == 200, answer.text[:300]
+    assert answer.json()["data"]["connected"] is True
+
+
+def test_dev_ports_are_published_on_loopback_only(dev):
+    for service, port in (("db", 5432), ("web", 8000), ("pgadmin", 80)):
+        bindings = dev.inspect("dev", service)["NetworkSettings"]["Ports"][f"{port}/tcp"]
+        assert {binding["HostIp"] for binding in bindings} == {"127.0.0.1"}, service
+    assert dev.published("dev", "db", 5432) == f"127.0.0.1:{dev.ports['DEV_DB_PORT']}"
+    with (
+        psycopg2.connect(
+            host="127.0.0.1",
+            port=dev.ports["DEV_DB_PORT"],
+            user=dev.settings["POSTGRES_USER"],
+            password=dev.settings["POSTGRES_PASSWORD"],
+            dbname=dev.settings["POSTGRES_DB"],
+            connect_timeout=5,
+        ) as connection,
+        connection.cursor() as cursor,
+    ):
+        cursor.execute("SELECT 1")
+        assert cursor.fetchone() == (1,)
+
+
+def test_data_survives_down_and_up(dev):
+    dev.psql(
+        "dev", "INSERT INTO catalog_item (name, description, created_at) VALUES ('kept', '', now())"
+    )
+    dev.run_sh("down")
+    assert dev.compose("dev", "ps", "-q").stdout.strip() == ""
+    dev.run_sh("-1")
+    response = requests.get(web(dev, "/api/items/"), timeout=10)
+    assert "kept" in item_names(response)

@@ -1,0 +1,104 @@
+"""Production stack end to end: sh run.sh -0 (and plain docker compose up)."""
+
+import re
+import secrets
+
+import pytest
+import requests
+from conftest import admin_css_path, strong_secret
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def prod(stack):
+    stack.run_sh("down")  # the dev stack of test_dev.py, if it ran
+    port = stack.ports["WEB_PORT"]
+    stack.write_env(
+        SECRET_KEY=strong_secret(),
+        POSTGRES_PASSWORD=secrets.token_urlsafe(24),
+        ALLOWED_HOSTS="localhost,127.0.0.1",
+        WEB_BIND_ADDRESS="127.0.0.1",
+        WEB_PORT=f"{port}-{port + 1}",  # room for two replicas
+        DJANGO_SUPERUSER_USERNAME="admin",
+        DJANGO_SUPERUSER_EMAIL="admin@example.org",
+        DJANGO_SUPERUSER_PASSWORD=secrets.token_urlsafe(16),
+    )
+    stack.run_sh("-0")
+    return stack
+
+
+def web(stack, path: str) -> str:
+    return f"http://{stack.published('prod', 'web', 8000)}{path}"
+
+
+def test_gunicorn_serves_as_pid_1(prod):
+    response = requests.get(web(prod, "/healthz"), timeout=10)
+    assert response.status_code == 200
+    assert response.headers["Server"].startswith("gunicorn")
+    cmdline = prod.compose("prod", "exec", "-T", "web", "cat", "/proc/1/cmdline").stdout
+    assert "gunicorn" in cmdline
+
+
+def test_debug_is_off(prod):
+    response = requests.get(web(prod, "/no-such-page/"), timeout=10)
+    assert response.status_code == 404
+    assert "URLconf" not in response.text
+    assert "DEBUG = True" not in response.text
+
+
+def test_admin_css_is_served_compressed(prod):
+    login = requests.get(web(prod, "/admin/login/"), timeout=10)
+    assert login.status_code == 200
+    css = requests.get(web(prod, admin_css_path(login.text)), timeout=10)
+    assert css.status_code == 200
+    assert css.headers["Content-Type"].startswith("text/css")
+    assert css.headers.get("Content-Encoding") in ("gzip", "br")
+    assert "body" in css.text
+
+
+def test_only_the_web_port_is_published(prod):
+    services = prod.compose("prod", "ps", "--services").stdout.split()
+    assert "pgadmin" not in services
+    assert prod.inspect("prod", "db")["NetworkSettings"]["Ports"] == {"5432/tcp": None}
+
+
+def test_web_runs_as_an_unprivileged_user(prod):
+    uid = prod.compose("prod", "exec", "-T", "web", "id", "-u").stdout.strip()
+    assert uid != "0"
+
+
+def test_services_restart_with_the_docker_daemon(prod):
+    for service in ("db", "web"):
+        policy = prod.inspect("prod", service)["HostConfig"]["RestartPolicy"]["Name"]
+        assert policy == "unless-stopped", service
+
+
+def test_superuser_is_created_once(prod):
+    again = prod.run_sh("superuser")
+    assert "already exists" in again.stdout + again.stderr
+    assert prod.psql("prod", "SELECT count(*) FROM auth_user WHERE is_superuser") == "1"
+
+
+def test_two_replicas_never_migrate(prod):
+    prod.compose("prod", "up", "--detach", "--wait", "--scale", "web=2")
+    assert len(prod.compose("prod", "ps", "-q", "web").stdout.split()) == 2
+    for index in (1, 2):
+        host_port = prod.published("prod", "web", 8000, index=index)
+        assert requests.get(f"http://{host_port}/readyz", timeout=10).status_code == 200
+    duplicates = prod.psql(
+        "prod", "SELECT app, name FROM django_migrations GROUP BY 1, 2 HAVING count(*) > 1"
+    )
+    assert duplicates == ""
+    assert "Applying" not in prod.compose("prod", "logs", "web").stdout
+    assert "No migrations to apply." in prod.compose("prod", "logs", "migrate").stdout
+    plan = prod.run_sh("manage", "showmigrations", "--plan").stdout
+    assert re.search(r"^\[X\]  catalog\.0001_initial$", plan, re.MULTILINE)
+    assert "[ ]" not in plan
+
+
+def test_plain_docker_compose_up_brings_up_production(prod):
+    prod.run_sh("down")
+    result = prod.compose("prod", "up", "--detach", "--wait")
+    assert result.returncode == 0
+    assert requests.get(web(prod, "/readyz"), timeout=10).json()["database"] == "ok"

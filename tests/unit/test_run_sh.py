@@ -1,0 +1,153 @@
+"""run.sh argument handling and production pre-flight checks, under dash.
+
+Each bad input must give one clear line, a non-zero exit, and start nothing:
+the checks run before any container or volume is created.
+"""
+
+import re
+import subprocess
+import uuid
+
+import pytest
+
+from helpers import REPO_DIR, clean_env
+
+GOOD_KEY = "k7Qx2vLp9sTz4mWc8rYb1nHd6fJg3aKe5uVo0iXq-ZsPlMnBcDe"
+
+
+def run_sh(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["sh", str(REPO_DIR / "run.sh"), *args],
+        env=clean_env(**(env or {})),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+
+
+def containers_of(project: str) -> str:
+    return subprocess.run(
+        ["docker", "ps", "-aq", "--filter", f"label=com.docker.compose.project={project}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+
+
+def volumes_of(project: str) -> str:
+    return subprocess.run(
+        ["docker", "volume", "ls", "-q", "--filter", f"name={project}_"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+
+
+def test_help_lists_every_command_with_its_description():
+    result = run_sh("help")
+    assert result.returncode == 0
+    commands = ["up", "down", "logs", "ps", "manage", "superuser", "test", "lint", "reset", "help"]
+    for command in commands:
+        assert re.search(rf"^  {command} +\S", result.stdout, re.MULTILINE), command
+    for mode in ("-0, prod", "-1, dev", "-2, db", "-3, host"):
+        assert mode in result.stdout
+
+
+def test_no_arguments_prints_help():
+    result = run_sh()
+    assert result.returncode == 0
+    assert result.stdout.startswith("Usage: sh run.sh")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--bogus"], "unknown mode or command: --bogus"),
+        (["-9"], "unknown mode or command: -9"),
+        (["deploy"], "unknown mode or command: deploy"),
+        (["-0", "--bogus"], "unknown option for prod: --bogus"),
+        (["-1", "-s", "extra"], "unknown option for dev: extra"),
+        (["manage"], "manage needs a manage.py command"),
+        (["superuser", "extra"], "superuser takes no arguments"),
+    ],
+)
+def test_bad_arguments_exit_2_with_usage_on_stderr(args, message):
+    result = run_sh(*args)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert f"run.sh: {message}" in result.stderr
+    assert "Usage: sh run.sh" in result.stderr
+
+
+def test_down_refuses_to_delete_volumes():
+    result = run_sh("down", "-v")
+    assert result.returncode == 1
+    assert "down never deletes volumes" in result.stderr
+
+
+def test_unreachable_docker_is_one_clear_line():
+    result = run_sh("-0", env={"DOCKER_HOST": "unix:///nonexistent/docker.sock"})
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        (
+            "run.sh: the Docker daemon is not reachable: start Docker "
+            "(e.g. sudo systemctl start docker) or check DOCKER_HOST"
+        )
+    ]
+
+
+def test_production_needs_an_env_file(tmp_path):
+    result = run_sh("-0", env={"ENV_FILE": str(tmp_path / "missing.env")})
+    assert result.returncode == 1
+    assert "no " in result.stderr and "copy .env.example to .env" in result.stderr
+
+
+PROD_OK = {
+    "SECRET_KEY": GOOD_KEY,
+    "ALLOWED_HOSTS": "example.com",
+    "POSTGRES_PASSWORD": "a-strong-production-password",
+}
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"SECRET_KEY": ""}, "SECRET_KEY is not set"),
+        (
+            {"SECRET_KEY": "change-me-run-sh-writes-a-random-key-here"},
+            "SECRET_KEY is a placeholder",
+        ),
+        ({"SECRET_KEY": "too-short"}, "SECRET_KEY is shorter than 50 characters"),
+        ({"SECRET_KEY": "ab" * 30}, "SECRET_KEY has fewer than 5 distinct characters"),
+        ({"ALLOWED_HOSTS": ""}, "ALLOWED_HOSTS is empty"),
+        ({"ALLOWED_HOSTS": " , "}, "ALLOWED_HOSTS is empty"),
+        ({"POSTGRES_PASSWORD": ""}, "POSTGRES_PASSWORD is empty"),
+        (
+            {"POSTGRES_PASSWORD": "dev-password-not-for-production"},
+            "POSTGRES_PASSWORD is the example value",
+        ),
+    ],
+)
+def test_production_refuses_unsafe_settings_before_starting_anything(tmp_path, override, message):
+    project = f"runsh-{uuid.uuid4().hex[:8]}"
+    values = {**PROD_OK, **override, "COMPOSE_PROJECT_NAME": project}
+    env_file = tmp_path / "prod.env"
+    env_file.write_text("".join(f"{key}={value}\n" for key, value in values.items()))
+    result = run_sh("-0", env={"ENV_FILE": str(env_file)})
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.stderr
+    assert containers_of(project) == ""
+    assert volumes_of(project) == ""
+
+
+def test_malformed_env_file_is_reported_before_starting_anything(tmp_path):
+    project = f"runsh-{uuid.uuid4().hex[:8]}"
+    env_file = tmp_path / "broken.env"
+    env_file.write_text(f"COMPOSE_PROJECT_NAME={project}\nSECRET_KEY='unterminated\n")
+    result = run_sh("-0", env={"ENV_FILE": str(env_file)})
+    assert result.returncode == 1
+    assert result.stderr.startswith("run.sh: cannot read the settings:")
+    assert containers_of(project) == ""
