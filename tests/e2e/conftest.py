@@ -117,6 +117,10 @@ class Stack:
         result = self.compose(mode, "port", "--index", str(index), service, str(port))
         return result.stdout.strip()
 
+    def url(self, mode: str, path: str) -> str:
+        """URL of ``path`` on the web service, at the port Docker published."""
+        return f"http://{self.published(mode, 'web', 8000)}{path}"
+
     def inspect(self, mode: str, service: str) -> dict:
         container = self.compose(mode, "ps", "-q", service).stdout.split()[0]
         output = subprocess.run(

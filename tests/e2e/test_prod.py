@@ -28,12 +28,8 @@ def prod(stack):
     return stack
 
 
-def web(stack, path: str) -> str:
-    return f"http://{stack.published('prod', 'web', 8000)}{path}"
-
-
 def test_gunicorn_serves_as_pid_1(prod):
-    response = requests.get(web(prod, "/healthz"), timeout=10)
+    response = requests.get(prod.url("prod", "/healthz"), timeout=10)
     assert response.status_code == 200
     assert response.headers["Server"].startswith("gunicorn")
     cmdline = prod.compose("prod", "exec", "-T", "web", "cat", "/proc/1/cmdline").stdout
@@ -41,16 +37,16 @@ def test_gunicorn_serves_as_pid_1(prod):
 
 
 def test_debug_is_off(prod):
-    response = requests.get(web(prod, "/no-such-page/"), timeout=10)
+    response = requests.get(prod.url("prod", "/no-such-page/"), timeout=10)
     assert response.status_code == 404
     assert "URLconf" not in response.text
     assert "DEBUG = True" not in response.text
 
 
 def test_admin_css_is_served_compressed(prod):
-    login = requests.get(web(prod, "/admin/login/"), timeout=10)
+    login = requests.get(prod.url("prod", "/admin/login/"), timeout=10)
     assert login.status_code == 200
-    css = requests.get(web(prod, admin_css_path(login.text)), timeout=10)
+    css = requests.get(prod.url("prod", admin_css_path(login.text)), timeout=10)
     assert css.status_code == 200
     assert css.headers["Content-Type"].startswith("text/css")
     assert css.headers.get("Content-Encoding") in ("gzip", "br")
@@ -101,4 +97,4 @@ def test_plain_docker_compose_up_brings_up_production(prod):
     prod.run_sh("down")
     result = prod.compose("prod", "up", "--detach", "--wait")
     assert result.returncode == 0
-    assert requests.get(web(prod, "/readyz"), timeout=10).json()["database"] == "ok"
+    assert requests.get(prod.url("prod", "/readyz"), timeout=10).json()["database"] == "ok"
