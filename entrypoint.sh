@@ -2,8 +2,10 @@
 # entrypoint.sh: entrypoint of the web image. The first argument names a role:
 #   serve         gunicorn, the production server (the default)
 #   runserver     Django's autoreloading development server
-#   migrate       apply migrations (one-shot), then ensure the superuser when
-#                 DJANGO_SUPERUSER_USERNAME is set
+#   plan          the migration gate and the pending migrations (exit 0: none,
+#                 10: some, 11: models lack a migration; core/.../migration_plan.py)
+#   migrate       apply migrations under an advisory lock (one-shot), then
+#                 ensure the superuser when DJANGO_SUPERUSER_USERNAME is set
 #   superuser     create the DJANGO_SUPERUSER_* superuser if it does not exist
 #   manage ARGS   any manage.py command, e.g. `manage showmigrations`
 # Each of these waits for the database first (DB_WAIT_TIMEOUT seconds, 30 by
@@ -36,13 +38,13 @@ case "$role" in
     _wait_for_db
     exec python /app/manage.py runserver 0.0.0.0:8000
     ;;
+  plan)
+    _wait_for_db
+    exec python /app/manage.py migration_plan
+    ;;
   migrate)
     _wait_for_db
-    if [ -z "${DJANGO_SUPERUSER_USERNAME:-}" ]; then
-      exec python /app/manage.py migrate --noinput
-    fi
-    _manage migrate --noinput
-    exec python /app/manage.py ensure_superuser
+    exec python /app/manage.py migrate_locked
     ;;
   superuser)
     _wait_for_db
