@@ -1,4 +1,6 @@
 #!/bin/sh
+# (The next line ends in a comment so that it still runs when this file has CRLF line endings.)
+if grep -q "$(printf '\r')" "$0"; then printf 'run.sh: %s has CRLF line endings; convert it: sed -i "s/\\r$//" %s (and git config core.autocrlf input)\n' "$0" "$0" >&2; exit 1; fi #
 # run.sh: one entry point for the Django + PostgreSQL (+ pgAdmin) stack.
 #
 #   sh run.sh [MODE] [COMMAND [ARGS...]]
@@ -7,7 +9,8 @@
 # the help text of each command is the first comment line of its function.
 set -eu
 
-# ENV_FILE may name another settings file, relative to where run.sh was called.
+# ENV_FILE and FILE arguments are relative to where run.sh was called.
+CALLER_DIR="$PWD"
 ENV_FILE_GIVEN=false
 if [ -n "${ENV_FILE:-}" ]; then
   ENV_FILE_GIVEN=true
@@ -27,7 +30,7 @@ ENVIRONMENT=""          # Compose's view of the settings: process env + ENV_FILE
 # ---------------------------------------------------------------- commands --
 
 up() {
-  # Start MODE (default -1): build, wait for health, migrate, print URLs; -s also creates the superuser
+  # Start MODE (default -1) and wait for health; prod backs up before migrating and rolls back a failed migration; -s also creates the superuser
   while [ "$#" -gt 0 ]; do
     case "$1" in
       -s | --superuser) CREATE_SUPERUSER=true ;;
@@ -37,13 +40,12 @@ up() {
   done
   _prepare
   _refuse_mode_switch
-  set -- up --detach --build --wait --remove-orphans
-  case "$MODE" in
-    db | host) set -- "$@" db pgadmin migrate ;;
-  esac
+  _check_ports
   _say "starting the $(_mode_label) stack (project $(_project))"
-  if ! _dc "$@"; then
-    _up_failed
+  if [ "$MODE" = prod ]; then
+    _deploy
+  else
+    _start_dev
   fi
   if [ "$CREATE_SUPERUSER" = true ]; then
     _one_off migrate superuser
@@ -81,7 +83,7 @@ manage() {
   # Run a manage.py command in a one-off web container, e.g. manage showmigrations
   [ "$#" -gt 0 ] || _usage_error "manage needs a manage.py command, e.g. sh run.sh manage showmigrations"
   _prepare_existing
-  _dc up --detach --wait db
+  _start_db
   _one_off web manage "$@"
 }
 
@@ -89,8 +91,122 @@ superuser() {
   # Create the DJANGO_SUPERUSER_* superuser unless it exists (asks for a password in a terminal)
   [ "$#" -eq 0 ] || _usage_error "superuser takes no arguments; set DJANGO_SUPERUSER_* in $(_env_file_label)"
   _prepare_existing
-  _dc up --detach --wait db
+  _start_db
   _one_off migrate superuser
+}
+
+shell() {
+  # Open a Django shell in a one-off web container (ARGS go to manage.py shell, e.g. -c 'print(1)')
+  _prepare_existing
+  _start_db
+  _one_off web manage shell "$@"
+}
+
+psql() {
+  # Open psql on MODE's database, inside its container (ARGS go to psql, e.g. -c 'SELECT 1')
+  _prepare_existing
+  _require_stack_db psql
+  _start_db
+  if [ -t 0 ] && [ -t 1 ]; then
+    _dc exec db psql -U "$(_db_user)" -d "$(_db_name)" "$@"
+  else
+    _dc exec -T db psql -U "$(_db_user)" -d "$(_db_name)" "$@"
+  fi
+}
+
+backup() {
+  # Dump MODE's database (pg_dump, custom format) into BACKUP_DIR; keeps the newest BACKUP_KEEP
+  [ "$#" -eq 0 ] || _usage_error "backup takes no arguments (BACKUP_DIR and BACKUP_KEEP are settings)"
+  _prepare_existing
+  _require_stack_db backup
+  _start_db
+  _backup >/dev/null
+}
+
+restore() {
+  # Replace MODE's database with a backup FILE after you type its name (--yes: no question); web is stopped meanwhile
+  archive=""
+  assume_yes=false
+  while [ "$#" -gt 0 ]; do
+    case "$1" in
+      -y | --yes) assume_yes=true ;;
+      -*) _usage_error "unknown option for restore: $1" ;;
+      *)
+        [ -z "$archive" ] || _usage_error "restore takes one FILE; got $archive and $1"
+        archive="$1"
+        ;;
+    esac
+    shift
+  done
+  [ -n "$archive" ] || _usage_error "restore needs a backup FILE, e.g. sh run.sh -0 restore backups/prod-app-20260101T000000Z.dump"
+  case "$archive" in
+    /*) ;;
+    *) archive="$CALLER_DIR/$archive" ;;
+  esac
+  [ -f "$archive" ] || _die "no such backup file: $archive (sh run.sh backup writes them to $(_backup_dir_label))"
+  _prepare_existing
+  _require_stack_db restore
+  _start_db
+  _check_archive "$archive"
+  db="$(_db_name)"
+  if [ "$assume_yes" = false ]; then
+    _say "this replaces every row of the $(_data_mode) database $db with $archive (a backup of it is taken first)."
+    printf 'Type the database name (%s) to confirm: ' "$db" >&2
+    answer=""
+    read -r answer || true
+    [ "$answer" = "$db" ] || _die "confirmation did not match; nothing was changed (scripts: --yes)"
+  fi
+  restore_started="$(date +%s)"
+  if _db_exists "$db"; then
+    _backup pre-restore >/dev/null
+  fi
+  web_running="$(_dc ps --status running --quiet web)"
+  if [ -n "$web_running" ]; then
+    _say "stopping web during the restore"
+    _dc stop web
+  fi
+  if ! _restore_database "$archive"; then
+    [ -z "$web_running" ] || _dc start web
+    _die "restore failed (above); the database was not changed"
+  fi
+  if [ -n "$web_running" ]; then
+    _dc up --detach --wait --no-deps --no-recreate web || _up_failed
+  fi
+  _say "restored $archive into $db in $(($(date +%s) - restore_started)) s: $(_db_summary "$db")"
+}
+
+doctor() {
+  # Check the host and the settings for MODE: one line per check, with the fix for each problem
+  [ "$#" -eq 0 ] || _usage_error "doctor takes no arguments"
+  _doctor
+}
+
+install_service() {
+  # Print a systemd unit that starts production at boot; --install writes and enables it (as root)
+  install=false
+  for arg in "$@"; do
+    case "$arg" in
+      --install) install=true ;;
+      *) _usage_error "unknown option for install-service: $arg" ;;
+    esac
+  done
+  MODE=prod
+  _require_docker
+  [ -f "$ENV_FILE" ] || _die "no $(_env_file_label): set up production first (README: Deploying)"
+  _load_environment
+  unit="$(_project).service"
+  if [ "$install" = false ]; then
+    _systemd_unit
+    _say "to install it: sudo sh run.sh install-service --install (writes /etc/systemd/system/$unit)"
+    return 0
+  fi
+  [ "$(id -u)" = 0 ] || _die "--install writes /etc/systemd/system: run it as root (sudo sh run.sh install-service --install)"
+  command -v systemctl >/dev/null 2>&1 \
+    || _die "systemctl not found: this host does not run systemd; restart: unless-stopped already brings the stack back with Docker"
+  _systemd_unit >"/etc/systemd/system/$unit"
+  systemctl daemon-reload
+  systemctl enable "$unit"
+  _say "installed and enabled $unit: production starts at boot (now: systemctl start $unit)"
 }
 
 test() {
@@ -153,6 +269,9 @@ Settings: .env (ENV_FILE=path for another file); every one is documented in
   sh run.sh test               unit and integration tests
   sh run.sh -0 -s              deploy, then create the superuser
   sh run.sh -0 logs -f web     follow production's web logs
+  sh run.sh -0 backup          dump production's database into backups/
+  sh run.sh -0 restore FILE    put a backup back (asks first)
+  sh run.sh -0 doctor          check this host and .env for production
 EOF
 }
 
@@ -177,8 +296,8 @@ _usage_error() {
 # body starts with a comment line.
 _command_help() {
   awk '
-    /^[a-z][a-z0-9]*\(\) \{$/ { name = substr($0, 1, index($0, "(") - 1); next }
-    name != "" && /^  # / { sub(/^  # /, ""); printf "  %-10s  %s\n", name, $0 }
+    /^[a-z][a-z0-9_]*\(\) \{$/ { name = substr($0, 1, index($0, "(") - 1); gsub(/_/, "-", name); next }
+    name != "" && /^  # / { sub(/^  # /, ""); printf "  %-15s  %s\n", name, $0 }
     { name = "" }
   ' "$1"
 }
@@ -287,9 +406,21 @@ _ensure_env_file() {
 # containers get (and a malformed .env fails here, before anything starts).
 _load_environment() {
   if ! ENVIRONMENT="$(_dc config --environment 2>&1)"; then
-    _die "cannot read the settings: $(printf '%s\n' "$ENVIRONMENT" | tail -n 1)"
+    _die "$(_settings_error "$(printf '%s\n' "$ENVIRONMENT" | tail -n 1)")"
   fi
   [ -n "$(_project)" ] || _die "Compose reported no project name; set COMPOSE_PROJECT_NAME in $(_env_file_label)"
+}
+
+# Compose's complaint about the settings, naming the setting when it can.
+_settings_error() {
+  case "$1" in
+    "invalid hostPort: "*)
+      value="${1#invalid hostPort: }"
+      name="$(awk -F= -v value="$value" '$1 ~ /PORT$/ && $2 == value { name = $1 } END { print name }' "$ENV_FILE" 2>/dev/null)"
+      echo "${name:-a port setting} is not a valid port number or range (1-65535): '$value'"
+      ;;
+    *) echo "cannot read the settings: $1" ;;
+  esac
 }
 
 # The web image's user takes the caller's ids (files in the dev bind mount
@@ -307,20 +438,28 @@ _export_user_ids() {
   fi
 }
 
-# Production refuses unsafe settings: one line each, nothing started.
-# The same rules as app/config/production_policy.py.
+# Production refuses unsafe settings: one line, nothing started.
 _check_prod_env() {
+  problem="$(_prod_env_problems | head -n 1)"
+  [ -z "$problem" ] || _die "$problem"
+}
+
+# Unsafe production settings, one line each, with the fix. The same rules
+# as app/config/production_policy.py.
+_prod_env_problems() {
   where="$(_env_file_label)"
   problem="$(_secret_key_problem "$(_env SECRET_KEY)")"
   [ -z "$problem" ] \
-    || _die "$problem in $where: generate one with python3 -c 'import secrets; print(secrets.token_urlsafe(50))'"
+    || echo "$problem in $where: generate one with python3 -c 'import secrets; print(secrets.token_urlsafe(50))'"
   [ -n "$(_env ALLOWED_HOSTS | tr -d ' ,')" ] \
-    || _die "ALLOWED_HOSTS is empty in $where: list the host names the site answers to, e.g. ALLOWED_HOSTS=example.com"
+    || echo "ALLOWED_HOSTS is empty in $where: list the host names the site answers to, e.g. ALLOWED_HOSTS=example.com"
   if [ -z "$(_env DATABASE_URL)" ] && [ -z "$(_env POSTGRES_PASSWORD_FILE)" ]; then
     password="$(_env POSTGRES_PASSWORD)"
-    [ -n "$password" ] || _die "POSTGRES_PASSWORD is empty in $where: set a strong database password"
-    [ "$password" != "dev-password-not-for-production" ] \
-      || _die "POSTGRES_PASSWORD is the example value in $where: set a strong database password"
+    if [ -z "$password" ]; then
+      echo "POSTGRES_PASSWORD is empty in $where: set a strong database password"
+    elif [ "$password" = "dev-password-not-for-production" ]; then
+      echo "POSTGRES_PASSWORD is the example value in $where: set a strong database password"
+    fi
   fi
 }
 
@@ -367,10 +506,527 @@ _refuse_mode_switch() {
   fi
 }
 
+# ------------------------------------------------------------------ deploy --
+
+# Development: the one-shot migrate runs inside `up` (migration gate: warn).
+_start_dev() {
+  since="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  set -- up --detach --build --wait --remove-orphans
+  case "$MODE" in
+    db | host) set -- "$@" db pgadmin migrate ;;
+  esac
+  if ! _dc "$@"; then
+    _up_failed
+  fi
+  _dc logs --no-log-prefix --since "$since" migrate 2>/dev/null \
+    | sed -n '/^WARNING: models have changes/,/commit it with the model change/p' >&2
+}
+
+# Production: build, ask the new image what it would migrate, and only then
+# touch the database: pending migrations get a backup first, and a failed
+# migrate restores it while the previous web containers keep serving.
+_deploy() {
+  _dc build web || _die "the web image did not build (output above)"
+  _dc up --detach --wait db || _up_failed
+  stamp="$(_deploy_stamp)"
+  if [ -n "$stamp" ] && [ "$(_deployed_stamp)" = "$stamp" ]; then
+    _say "no pending migrations (this image already deployed on this database)"
+  else
+    status=0
+    plan="$(_dc run --rm --no-deps -T migrate plan)" || status="$?"
+    case "$status" in
+      0) _say "no pending migrations" ;;
+      10) _migrate_with_backup "$plan" ;;
+      11) _die "deploy refused by the migration gate (above); nothing was changed" ;;
+      *) _die "could not read the migration plan (exit $status, output above); nothing was changed" ;;
+    esac
+  fi
+  _dc up --detach --wait --remove-orphans --no-deps web || _up_failed
+  _record_deploy
+}
+
+# What decides the migration plan: the image (code and migrations) and the
+# migrations the database has applied. Empty when either is unknown.
+_deploy_stamp() {
+  image="$(docker image inspect --format '{{.Id}}' "$(_project)-web:latest" 2>/dev/null)" || return 0
+  applied="$(_db_sql "$(_db_name)" "SELECT count(*) || ':' || coalesce(max(id), 0) FROM django_migrations" 2>/dev/null)" \
+    || return 0
+  echo "deployed $image with migrations $applied"
+}
+
+# The stamp of the last deploy that passed the plan, kept as the database's
+# comment: a restored or recreated database has none, so it is planned anew.
+_deployed_stamp() {
+  _db_sql "$(_db_name)" "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = current_database()" \
+    2>/dev/null || true
+}
+
+_record_deploy() {
+  stamp="$(_deploy_stamp)"
+  [ -n "$stamp" ] || return 0
+  _db_sql "$(_db_name)" "COMMENT ON DATABASE \"$(_db_name)\" IS '$stamp'" >/dev/null || true
+}
+
+_migrate_with_backup() {
+  _say "pending migrations: $(printf '%s' "$1" | tr '\n' ' ')"
+  if [ -n "$(_env DATABASE_URL)" ]; then
+    _say "DATABASE_URL points at a database outside this stack: no automatic backup before migrating"
+    _dc run --rm --no-deps -T migrate migrate || _die "migrate failed (above); restore that database with its own tools"
+    return 0
+  fi
+  pre_migrate="$(_backup pre-migrate)"
+  started="$(date +%s)"
+  if _dc run --rm --no-deps -T migrate migrate; then
+    _say "migrated in $(($(date +%s) - started)) s"
+    return 0
+  fi
+  _rollback_migration "$pre_migrate"
+}
+
+# A migrate failed: keep what it left in a backup, put the pre-migrate
+# backup back, and say all of it in one paragraph.
+_rollback_migration() {
+  at_failure="$(_backup failed-migrate 2>/dev/null)" || at_failure="(could not be saved)"
+  if ! _restore_database "$1"; then
+    _say "DEPLOY FAILED: a migration failed and the automatic restore failed too. The database is as the failed migration left it. Restore it yourself: sh run.sh -0 restore $1"
+    exit 1
+  fi
+  if [ -n "$(_dc ps --status running --quiet web)" ]; then
+    web="the previous web containers kept serving"
+    _wait_ready || web="the previous web containers are NOT ready: see sh run.sh logs web"
+  else
+    web="no web container was running before this deploy, none was started"
+  fi
+  _say "DEPLOY FAILED: a migration failed (its error is above), so nothing was deployed. The database was restored from the backup taken just before migrating, $1, and $web. The database as the failed migration left it is in $at_failure. Fix the migration, then deploy again with sh run.sh -0."
+  exit 1
+}
+
+# Poll the running web's readiness probe (it queries the database).
+_wait_ready() {
+  attempt=0
+  while [ "$attempt" -lt 30 ]; do
+    if _dc exec -T web python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/readyz', timeout=3)" >/dev/null 2>&1; then
+      return 0
+    fi
+    attempt=$((attempt + 1))
+    sleep 1
+  done
+  return 1
+}
+
+# ---------------------------------------------------------------- database --
+
+_db_name() {
+  _env POSTGRES_DB app
+}
+
+_db_user() {
+  _env POSTGRES_USER app
+}
+
+# prod or dev: whose volume MODE's database lives on.
+_data_mode() {
+  if [ "$MODE" = prod ]; then echo prod; else echo dev; fi
+}
+
+# Backups, restores and psql work on this stack's db service.
+_require_stack_db() {
+  [ -z "$(_env DATABASE_URL)" ] \
+    || _die "$1 works on this stack's db service, but DATABASE_URL points elsewhere: use that database's own tools"
+}
+
+# Start MODE's db (nothing else) and wait for it to be healthy.
+_start_db() {
+  _refuse_mode_switch
+  if ! output="$(_dc up --detach --wait db 2>&1)"; then
+    printf '%s\n' "$output" >&2
+    _die "the database did not start (above; sh run.sh logs db)"
+  fi
+}
+
+# SQL statements, each in its own transaction, in database $1.
+_db_sql() {
+  database="$1"
+  shift
+  for statement in "$@"; do
+    set -- "$@" -c "$statement"
+    shift
+  done
+  _dc exec -T -e PGOPTIONS="-c client_min_messages=warning" db \
+    psql -U "$(_db_user)" -d "$database" -v ON_ERROR_STOP=1 -tAq "$@"
+}
+
+_db_exists() {
+  [ "$(_db_sql postgres "SELECT 1 FROM pg_database WHERE datname = '$1'")" = 1 ]
+}
+
+# "N tables, M rows" of database $1.
+_db_summary() {
+  _db_sql "$1" "SELECT count(*) || ' tables, ' || coalesce(sum((xpath('/row/n/text()',
+    query_to_xml(format('SELECT count(*) AS n FROM %I.%I', schemaname, tablename), false, true, '')))[1]::text::bigint), 0)
+    || ' rows' FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')"
+}
+
+_backup_dir() {
+  dir="$(_env BACKUP_DIR ./backups)"
+  case "$dir" in
+    /*) echo "$dir" ;;
+    *) echo "$PWD/${dir#./}" ;;
+  esac
+}
+
+_backup_dir_label() {
+  _env BACKUP_DIR ./backups
+}
+
+# pg_dump MODE's database into BACKUP_DIR; the file's path on stdout. The
+# dump is one snapshot (consistent while web keeps writing); a partial file
+# never carries a backup's name.
+_backup() {
+  label="${1:-}"
+  dir="$(_backup_dir)"
+  db="$(_db_name)"
+  keep="$(_env BACKUP_KEEP 10)"
+  case "$keep" in
+    "" | *[!0-9]*) _die "BACKUP_KEEP must be a whole number (0 keeps every backup); it is '$keep'" ;;
+  esac
+  mkdir -p "$dir" || _die "cannot create BACKUP_DIR $dir: check the path and its permissions"
+  stamp="$(date -u +%Y%m%dT%H%M%SZ)"
+  name="$(_data_mode)-$db-$stamp${label:+-$label}"
+  n=1
+  while [ -e "$dir/$name.dump" ]; do
+    n=$((n + 1))
+    name="$(_data_mode)-$db-$stamp-$n${label:+-$label}"
+  done
+  file="$dir/$name.dump"
+  started="$(date +%s)"
+  if ! (umask 077 && _dc exec -T db pg_dump -U "$(_db_user)" -d "$db" --format=custom >"$file.partial"); then
+    rm -f "$file.partial"
+    _die "pg_dump of $db failed (above); no backup was written"
+  fi
+  mv "$file.partial" "$file"
+  _say "backup: $file ($(du -h "$file" | cut -f1), $(($(date +%s) - started)) s)"
+  _prune_backups "$dir" "$(_data_mode)-$db-" "$keep"
+  echo "$file"
+}
+
+# Keep the newest $3 backups whose names start with $2 (names sort by time).
+_prune_backups() {
+  [ "$3" -gt 0 ] || return 0
+  # shellcheck disable=SC2012 # names are ours: mode-db-timestamp.dump
+  ls -1 "$1" | grep "^$2[0-9]\{8\}T[0-9]\{6\}Z.*\.dump\$" | sort -r | tail -n "+$(($3 + 1))" \
+    | while IFS= read -r old; do
+      rm -f "$1/$old"
+      _say "removed old backup $1/$old (BACKUP_KEEP=$3)"
+    done
+}
+
+# A pg_dump custom-format archive, or nothing is done.
+_check_archive() {
+  _dc exec -T db pg_restore --list <"$1" >/dev/null 2>&1 \
+    || _die "$1 is not a pg_dump custom-format archive (pg_restore --list rejects it); the database was not touched"
+}
+
+# Restore archive $1 into a new database, check it, then swap it in for
+# MODE's database. Until the swap the database is untouched.
+_restore_database() {
+  db="$(_db_name)"
+  fresh="${db}__restoring"
+  old="${db}__replaced"
+  _db_sql postgres "DROP DATABASE IF EXISTS \"$fresh\" WITH (FORCE)" "CREATE DATABASE \"$fresh\"" || return 1
+  if ! _dc exec -T db pg_restore -U "$(_db_user)" -d "$fresh" --no-owner --single-transaction --exit-on-error <"$1"; then
+    _db_sql postgres "DROP DATABASE IF EXISTS \"$fresh\" WITH (FORCE)" || true
+    return 1
+  fi
+  expected="$(_dc exec -T db pg_restore --list <"$1" | grep -c '^[0-9]*; [0-9]* [0-9]* TABLE [^D]' || true)"
+  restored="$(_db_sql "$fresh" "SELECT count(*) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')")"
+  if [ "$expected" != "$restored" ]; then
+    _say "the restored copy has $restored tables where the archive lists $expected"
+    _db_sql postgres "DROP DATABASE IF EXISTS \"$fresh\" WITH (FORCE)" || true
+    return 1
+  fi
+  if _db_exists "$db"; then
+    _db_sql postgres "ALTER DATABASE \"$db\" ALLOW_CONNECTIONS false" || return 1
+    _rename_database "$db" "$old" || return 1
+  fi
+  _rename_database "$fresh" "$db" || return 1
+  _db_sql postgres "DROP DATABASE IF EXISTS \"$old\" WITH (FORCE)" || true
+}
+
+# Renaming needs the database's sessions gone: end them, retry briefly.
+_rename_database() {
+  attempt=0
+  while ! _db_sql postgres \
+    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = '$1' AND pid <> pg_backend_pid()" \
+    "ALTER DATABASE \"$1\" RENAME TO \"$2\"" >/dev/null 2>&1; do
+    attempt=$((attempt + 1))
+    if [ "$attempt" -ge 50 ]; then
+      _say "database $1 stayed in use for 10 s; it was not renamed"
+      return 1
+    fi
+    sleep 0.2
+  done
+}
+
+# ------------------------------------------------------------------ checks --
+
+# Published ports of MODE, as "NAME=VALUE" lines.
+_mode_ports() {
+  case "$MODE" in
+    prod) echo "WEB_PORT=$(_env WEB_PORT 8000)" ;;
+    dev) printf '%s\n' "WEB_PORT=$(_env WEB_PORT 8000)" "DEV_DB_PORT=$(_env DEV_DB_PORT 5433)" "PGADMIN_PORT=$(_env PGADMIN_PORT 5050)" ;;
+    db) printf '%s\n' "DEV_DB_PORT=$(_env DEV_DB_PORT 5433)" "PGADMIN_PORT=$(_env PGADMIN_PORT 5050)" ;;
+    host) printf '%s\n' "DEV_DB_PORT=$(_env DEV_DB_PORT 5433)" "PGADMIN_PORT=$(_env PGADMIN_PORT 5050)" "HOST_WEB_PORT=$(_env HOST_WEB_PORT 8001)" ;;
+  esac
+}
+
+# One line for the first port setting that is malformed or taken by
+# another program; nothing when all are usable.
+_port_problem() {
+  ours="$(docker ps --filter "label=com.docker.compose.project=$(_project)" --format '{{.Ports}}' 2>/dev/null || true)"
+  for setting in $(_mode_ports); do
+    name="${setting%%=*}"
+    value="${setting#*=}"
+    first="${value%%-*}"
+    last="${value##*-}"
+    case "$first$last" in
+      "" | *[!0-9]*) continue ;; # Compose has refused it already
+    esac
+    port="$first"
+    while [ "$port" -le "$last" ]; do
+      case "$ours" in
+        *":$port->"*) ;;
+        *)
+          if _port_listening "$port"; then
+            echo "port $port ($name) is already in use by another program: stop it, or set $name in $(_env_file_label) to a free port"
+            return 0
+          fi
+          ;;
+      esac
+      port=$((port + 1))
+    done
+  done
+}
+
+_check_ports() {
+  problem="$(_port_problem)"
+  [ -z "$problem" ] || _die "$problem"
+}
+
+_port_listening() {
+  if command -v ss >/dev/null 2>&1; then
+    [ -n "$(ss -Hltn "sport = :$1" 2>/dev/null)" ]
+  elif command -v lsof >/dev/null 2>&1; then
+    lsof -nP -iTCP:"$1" -sTCP:LISTEN >/dev/null 2>&1
+  else
+    return 1
+  fi
+}
+
+# Files whose CR line endings break a shell, Compose or Docker.
+_crlf_files() {
+  cr="$(printf '\r')"
+  for file in run.sh entrypoint.sh compose.yml compose.dev.yml docker/Dockerfile docker/gunicorn.conf.py "$ENV_FILE"; do
+    if [ -f "$file" ] && grep -q "$cr" "$file"; then
+      case "$file" in
+        "$PWD"/*) echo "${file#"$PWD"/}" ;;
+        *) echo "$file" ;;
+      esac
+    fi
+  done
+}
+
+# ------------------------------------------------------------------ doctor --
+
+DOCTOR_PROBLEMS=0
+
+_ok() {
+  printf '✓ %s\n' "$*"
+}
+
+_bad() {
+  printf '✗ %s\n' "$*"
+  DOCTOR_PROBLEMS=$((DOCTOR_PROBLEMS + 1))
+}
+
+_skip() {
+  printf -- '- %s\n' "$*"
+}
+
+_doctor() {
+  MODE="${MODE:-dev}"
+  if ! command -v docker >/dev/null 2>&1; then
+    _bad "Docker: not installed; install Docker Engine (https://docs.docker.com/engine/install/)"
+  elif ! docker info >/dev/null 2>&1; then
+    _bad "Docker engine: not reachable; start it (sudo systemctl start docker) or check DOCKER_HOST"
+  else
+    _ok "Docker engine reachable ($(docker version --format '{{.Server.Version}}' 2>/dev/null))"
+  fi
+  compose="$(docker compose version --short 2>/dev/null || true)"
+  if [ -z "$compose" ]; then
+    _bad "Docker Compose v2: missing; install the compose plugin (docker compose version must work)"
+  elif _version_at_least "${compose#v}" 2.24.4; then
+    _ok "Docker Compose $compose (2.24.4 or newer)"
+  else
+    _bad "Docker Compose $compose is older than 2.24.4 (compose.dev.yml uses !override): update the compose plugin"
+  fi
+  crlf="$(_crlf_files | tr '\n' ' ')"
+  if [ -n "$crlf" ]; then
+    _bad "CRLF line endings in: ${crlf% }; convert them: sed -i 's/\\r\$//' FILE (and git config core.autocrlf input)"
+  else
+    _ok "line endings: LF in the scripts, Compose files and settings"
+  fi
+  if [ ! -f "$ENV_FILE" ]; then
+    _bad "$(_env_file_label): missing; create it: cp .env.example .env (sh run.sh -1 does that for development)"
+    _doctor_end
+  fi
+  missing="$(_missing_settings | tr '\n' ' ')"
+  if [ -n "$missing" ]; then
+    _bad "$(_env_file_label) lacks ${missing% }; copy those lines from .env.example"
+  else
+    _ok "$(_env_file_label) has every setting of .env.example"
+  fi
+  if [ "$DOCTOR_PROBLEMS" -gt 0 ] && ! docker info >/dev/null 2>&1; then
+    _doctor_end
+  fi
+  if ! ENVIRONMENT="$(_dc config --environment 2>&1)"; then
+    _bad "$(_env_file_label): $(_settings_error "$(printf '%s\n' "$ENVIRONMENT" | tail -n 1)")"
+    _doctor_end
+  fi
+  _export_user_ids
+  if [ "$MODE_GIVEN" = false ]; then
+    MODE="$(_running_mode 2>/dev/null || true)"
+    MODE="${MODE:-dev}"
+  fi
+  _say "checking the $(_mode_label) setup (project $(_project))"
+  if [ "$MODE" = prod ]; then
+    problems="$(_prod_env_problems)"
+    if [ -n "$problems" ]; then
+      _bad "production settings: $(printf '%s\n' "$problems" | head -n 1)"
+    else
+      _ok "production settings: SECRET_KEY, ALLOWED_HOSTS and the database password are safe"
+    fi
+  else
+    _skip "production settings: not checked in $MODE mode (sh run.sh -0 doctor checks them)"
+  fi
+  problem="$(_port_problem)"
+  if [ -n "$problem" ]; then
+    _bad "$problem"
+  else
+    _ok "ports free (or this stack's): $(_mode_ports | tr '\n' ' ' | sed 's/ $//')"
+  fi
+  volume="$(_project)_db-$(_data_mode)-data"
+  if docker volume inspect "$volume" >/dev/null 2>&1; then
+    _ok "volume $volume present"
+    _doctor_password
+  else
+    _skip "volume $volume: not created yet (the first start creates it)"
+  fi
+  _doctor_disk
+  _doctor_end
+}
+
+_doctor_end() {
+  if [ "$DOCTOR_PROBLEMS" -gt 0 ]; then
+    _say "doctor: $DOCTOR_PROBLEMS problem(s), each with its fix above"
+    exit 1
+  fi
+  _say "doctor: no problems found"
+  exit 0
+}
+
+# The stale-volume trap: Postgres keeps the password the volume was first
+# initialised with; a later POSTGRES_PASSWORD in .env does not change it.
+_doctor_password() {
+  if [ -n "$(_env DATABASE_URL)" ] || [ -n "$(_env POSTGRES_PASSWORD_FILE)" ]; then
+    _skip "database password: set by DATABASE_URL or POSTGRES_PASSWORD_FILE, not checked"
+    return 0
+  fi
+  if [ -z "$(_dc ps --status running --quiet db 2>/dev/null)" ]; then
+    _skip "database password: db is not running, not checked (start it: sh run.sh -2 or -0)"
+    return 0
+  fi
+  # Over TCP to the service name: the same authentication web goes through.
+  if output="$(_dc exec -T -e PGPASSWORD="$(_env POSTGRES_PASSWORD)" db \
+    psql -h db -U "$(_db_user)" -d "$(_db_name)" -tAc 'SELECT 1' 2>&1)"; then
+    _ok "database password in $(_env_file_label) opens the database"
+  else
+    case "$output" in
+      *"password authentication failed"*)
+        _bad "database password: the volume was initialised with another POSTGRES_PASSWORD than $(_env_file_label) has (stale volume); put the old password back, or change it in the database (sh run.sh psql -c \"ALTER USER $(_db_user) PASSWORD '...'\"), or in dev delete the data: sh run.sh reset" ;;
+      *) _bad "database password: cannot log in: $(printf '%s\n' "$output" | tail -n 1)" ;;
+    esac
+  fi
+}
+
+_doctor_disk() {
+  dir="$(_backup_dir)"
+  probe="$dir"
+  while [ ! -d "$probe" ]; do probe="$(dirname "$probe")"; done
+  free_kb="$(df -Pk "$probe" | awk 'NR == 2 { print $4 }')"
+  need_kb=1048576
+  size=""
+  if [ -n "$(_dc ps --status running --quiet db 2>/dev/null)" ] && [ -z "$(_env DATABASE_URL)" ]; then
+    size_kb="$(_db_sql postgres "SELECT pg_database_size('$(_db_name)') / 1024" 2>/dev/null || echo 0)"
+    need_kb=$((need_kb + 2 * size_kb))
+    size=", database $((size_kb / 1024)) MB"
+  fi
+  if [ "$free_kb" -ge "$need_kb" ]; then
+    _ok "disk: $((free_kb / 1024)) MB free for backups in $(_backup_dir_label)$size"
+  else
+    _bad "disk: only $((free_kb / 1024)) MB free in $(_backup_dir_label)$size; free space or point BACKUP_DIR elsewhere"
+  fi
+}
+
+# Settings that .env.example has and the env file lacks.
+_missing_settings() {
+  sed -n 's/^\([A-Z][A-Z0-9_]*\)=.*/\1/p' .env.example | while IFS= read -r name; do
+    grep -q "^$name=" "$ENV_FILE" || echo "$name"
+  done
+}
+
+# Is version $1 at least $2? (dotted numbers)
+_version_at_least() {
+  [ "$(printf '%s\n%s\n' "$2" "$1" | sort -t. -k1,1n -k2,2n -k3,3n | head -n 1)" = "$2" ]
+}
+
+# ---------------------------------------------------------------- services --
+
+_systemd_unit() {
+  env_line=""
+  if [ "$ENV_FILE_GIVEN" = true ]; then
+    env_line="Environment=ENV_FILE=$ENV_FILE"
+  fi
+  cat <<UNIT
+# Written by sh run.sh install-service: production stack $(_project) at boot.
+[Unit]
+Description=Django stack $(_project) (production, run.sh -0)
+Requires=docker.service
+After=docker.service network-online.target
+Wants=network-online.target
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+WorkingDirectory=$PWD
+$env_line
+ExecStart=/bin/sh $PWD/run.sh -0
+ExecStop=/bin/sh $PWD/run.sh -0 down
+TimeoutStartSec=900
+
+[Install]
+WantedBy=multi-user.target
+UNIT
+}
+
 _up_failed() {
   _say "the $(_mode_label) stack did not become healthy; last lines of the migrate and web logs:"
-  _dc logs --no-log-prefix --tail 15 migrate >&2 2>/dev/null || true
-  _dc logs --no-log-prefix --tail 15 web >&2 2>/dev/null || true
+  logs="$(_dc logs --no-log-prefix --tail 15 migrate web 2>/dev/null || true)"
+  printf '%s\n' "$logs" >&2
+  case "$logs" in
+    *"password authentication failed"*)
+      _say "the database volume was initialised with another POSTGRES_PASSWORD than $(_env_file_label) has: put the old one back, or in dev start afresh with sh run.sh reset (sh run.sh doctor explains)" ;;
+  esac
   _die "start failed (full logs: sh run.sh logs; status: sh run.sh ps)"
 }
 
@@ -435,7 +1091,10 @@ _main() {
       MODE="${MODE:-dev}"
       up "$@"
       ;;
-    down | logs | ps | manage | superuser | test | lint | reset) "$command" "$@" ;;
+    down | logs | ps | manage | superuser | shell | psql | backup | restore | doctor | test | lint | reset)
+      "$command" "$@"
+      ;;
+    install-service) install_service "$@" ;;
     status) ps "$@" ;;
     help | -h | --help) help ;;
     *) _usage_error "unknown mode or command: $command" ;;

@@ -3,6 +3,7 @@ a user drives it (sh run.sh ...), with its own Compose project and free ports,
 so that it never touches the checkout's own stack, data or files.
 """
 
+import contextlib
 import json
 import re
 import secrets
@@ -161,19 +162,31 @@ def _copy_repository(target: Path) -> None:
             shutil.copy2(source, target / name)
 
 
-@pytest.fixture(scope="session")
-def stack(tmp_path_factory):
+@contextlib.contextmanager
+def throwaway_stack(tmp_path_factory):
+    """A copy of the repository with its own project; removed afterwards."""
     project = f"e2e{secrets.token_hex(4)}"
     root = tmp_path_factory.mktemp("stack") / project
     root.mkdir()
     _copy_repository(root)
     copy = Stack(root, project)
-    yield copy
-    # The copy's own throwaway volumes go with it; nothing else is touched.
-    copy.compose("dev", "--env-file", ".env", "down", "--volumes", "--remove-orphans", check=False)
-    subprocess.run(
-        ["docker", "image", "rm", f"{project}-web:latest"], capture_output=True, check=False
-    )
+    try:
+        yield copy
+    finally:
+        # The copy's own throwaway volumes go with it; nothing else is touched.
+        copy.compose(
+            "dev", "--env-file", ".env", "down", "--volumes", "--remove-orphans", check=False
+        )
+        subprocess.run(
+            ["docker", "image", "rm", f"{project}-web:latest"], capture_output=True, check=False
+        )
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory):
+    """The stack that test_dev.py and test_prod.py share (one mode at a time)."""
+    with throwaway_stack(tmp_path_factory) as copy:
+        yield copy
 
 
 def strong_secret() -> str:

@@ -5,6 +5,8 @@ the checks run before any container or volume is created.
 """
 
 import re
+import shutil
+import socket
 import subprocess
 import uuid
 
@@ -48,7 +50,24 @@ def volumes_of(project: str) -> str:
 def test_help_lists_every_command_with_its_description():
     result = run_sh("help")
     assert result.returncode == 0
-    commands = ["up", "down", "logs", "ps", "manage", "superuser", "test", "lint", "reset", "help"]
+    commands = [
+        "up",
+        "down",
+        "logs",
+        "ps",
+        "manage",
+        "superuser",
+        "shell",
+        "psql",
+        "backup",
+        "restore",
+        "doctor",
+        "install-service",
+        "test",
+        "lint",
+        "reset",
+        "help",
+    ]
     for command in commands:
         assert re.search(rf"^  {command} +\S", result.stdout, re.MULTILINE), command
     for mode in ("-0, prod", "-1, dev", "-2, db", "-3, host"):
@@ -71,6 +90,12 @@ def test_no_arguments_prints_help():
         (["-1", "-s", "extra"], "unknown option for dev: extra"),
         (["manage"], "manage needs a manage.py command"),
         (["superuser", "extra"], "superuser takes no arguments"),
+        (["backup", "extra"], "backup takes no arguments"),
+        (["restore"], "restore needs a backup FILE"),
+        (["restore", "a.dump", "b.dump"], "restore takes one FILE; got a.dump and b.dump"),
+        (["-0", "restore", "--force", "a.dump"], "unknown option for restore: --force"),
+        (["doctor", "extra"], "doctor takes no arguments"),
+        (["install-service", "--now"], "unknown option for install-service: --now"),
     ],
 )
 def test_bad_arguments_exit_2_with_usage_on_stderr(args, message):
@@ -141,6 +166,86 @@ def test_production_refuses_unsafe_settings_before_starting_anything(tmp_path, o
     assert len(lines) == 1 and message in lines[0], result.stderr
     assert containers_of(project) == ""
     assert volumes_of(project) == ""
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"WEB_PORT": "abc"}, "WEB_PORT is not a valid port number or range (1-65535): 'abc'"),
+        ({"WEB_PORT": "8000-"}, "WEB_PORT is not a valid port number or range (1-65535): '8000-'"),
+        ({"WEB_PORT": "70000"}, "WEB_PORT is not a valid port number or range (1-65535): '70000'"),
+        (
+            {"WEB_PORT": "9001-9000"},
+            "WEB_PORT is not a valid port number or range (1-65535): '9001-9000'",
+        ),
+    ],
+)
+def test_bad_ports_are_refused_before_starting_anything(tmp_path, override, message):
+    project = f"runsh-{uuid.uuid4().hex[:8]}"
+    values = {**PROD_OK, **override, "COMPOSE_PROJECT_NAME": project}
+    env_file = tmp_path / "prod.env"
+    env_file.write_text("".join(f"{key}={value}\n" for key, value in values.items()))
+    result = run_sh("-0", env={"ENV_FILE": str(env_file)})
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [f"run.sh: {message}"]
+    assert containers_of(project) == ""
+    assert volumes_of(project) == ""
+
+
+def test_a_port_in_use_is_refused_before_starting_anything(tmp_path):
+    project = f"runsh-{uuid.uuid4().hex[:8]}"
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        values = {**PROD_OK, "WEB_PORT": str(port), "COMPOSE_PROJECT_NAME": project}
+        env_file = tmp_path / "prod.env"
+        env_file.write_text("".join(f"{key}={value}\n" for key, value in values.items()))
+        result = run_sh("-0", env={"ENV_FILE": str(env_file)})
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"port {port} (WEB_PORT) is already in use" in lines[0]
+    assert containers_of(project) == ""
+    assert volumes_of(project) == ""
+
+
+def test_a_crlf_damaged_run_sh_says_so_in_one_line(tmp_path):
+    damaged = tmp_path / "run.sh"
+    damaged.write_bytes((REPO_DIR / "run.sh").read_bytes().replace(b"\n", b"\r\n"))
+    result = subprocess.run(
+        ["sh", str(damaged), "-0"],
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    expected = (
+        f"run.sh: {damaged} has CRLF line endings; convert it: "
+        f'sed -i "s/\\r$//" {damaged} (and git config core.autocrlf input)'
+    )
+    assert result.stderr.strip().splitlines() == [expected]
+
+
+def test_install_service_prints_a_unit_that_runs_production(tmp_path):
+    result = run_sh("install-service")
+    assert result.returncode == 0
+    unit = result.stdout
+    assert f"ExecStart=/bin/sh {REPO_DIR}/run.sh -0\n" in unit
+    assert f"WorkingDirectory={REPO_DIR}\n" in unit
+    assert "Requires=docker.service" in unit and "WantedBy=multi-user.target" in unit
+    assert "sudo sh run.sh install-service --install" in result.stderr
+    if shutil.which("systemd-analyze"):
+        unit_file = tmp_path / "stack.service"
+        unit_file.write_text(unit)
+        verify = subprocess.run(
+            ["systemd-analyze", "verify", str(unit_file)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert "stack.service:" not in verify.stderr, verify.stderr
 
 
 def test_malformed_env_file_is_reported_before_starting_anything(tmp_path):
