@@ -691,14 +691,10 @@ _backup() {
     "" | *[!0-9]*) _die "BACKUP_KEEP must be a whole number (0 keeps every backup); it is '$keep'" ;;
   esac
   mkdir -p "$dir" || _die "cannot create BACKUP_DIR $dir: check the path and its permissions"
-  stamp="$(date -u +%Y%m%dT%H%M%SZ)"
-  name="$(_data_mode)-$db-$stamp${label:+-$label}"
-  n=1
-  while [ -e "$dir/$name.dump" ]; do
-    n=$((n + 1))
-    name="$(_data_mode)-$db-$stamp-$n${label:+-$label}"
+  # One backup per second at most, so that names sort in time order.
+  while file="$dir/$(_data_mode)-$db-$(date -u +%Y%m%dT%H%M%SZ)${label:+-$label}.dump" && [ -e "$file" ]; do
+    sleep 1
   done
-  file="$dir/$name.dump"
   started="$(date +%s)"
   if ! (umask 077 && _dc exec -T db pg_dump -U "$(_db_user)" -d "$db" --format=custom >"$file.partial"); then
     rm -f "$file.partial"
@@ -713,12 +709,12 @@ _backup() {
 # Keep the newest $3 backups whose names start with $2 (names sort by time).
 _prune_backups() {
   [ "$3" -gt 0 ] || return 0
-  # shellcheck disable=SC2012 # names are ours: mode-db-timestamp.dump
-  ls -1 "$1" | grep "^$2[0-9]\{8\}T[0-9]\{6\}Z.*\.dump\$" | sort -r | tail -n "+$(($3 + 1))" \
-    | while IFS= read -r old; do
-      rm -f "$1/$old"
-      _say "removed old backup $1/$old (BACKUP_KEEP=$3)"
-    done
+  for backup_file in "$1/$2"[0-9]*T[0-9]*Z*.dump; do
+    [ -f "$backup_file" ] && printf '%s\n' "$backup_file"
+  done | sort -r | tail -n "+$(($3 + 1))" | while IFS= read -r old; do
+    rm -f "$old"
+    _say "removed old backup $old (BACKUP_KEEP=$3)"
+  done
 }
 
 # A pg_dump custom-format archive, or nothing is done.

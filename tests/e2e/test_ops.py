@@ -121,6 +121,18 @@ def test_deploy_without_pending_migrations_takes_no_backup(ops):
     assert backup_files(ops) == before
 
 
+def test_backup_keeps_the_newest_backup_keep_files(ops):
+    env_file = ops.root / ".env"
+    original = env_file.read_text()
+    env_file.write_text(original.replace("BACKUP_KEEP=10", "BACKUP_KEEP=2"))
+    try:
+        written = [reported_backup(ops.run_sh("-0", "backup").stderr) for _ in range(3)]
+    finally:
+        env_file.write_text(original)
+    kept = sorted((ops.root / "backups").glob("prod-app-*.dump"))
+    assert kept == sorted(written[1:])
+
+
 def test_restore_refuses_a_garbage_file_and_leaves_the_database_untouched(ops, tmp_path):
     garbage = tmp_path / "garbage.dump"
     garbage.write_bytes(secrets.token_bytes(4096))
