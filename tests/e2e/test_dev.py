@@ -83,3 +83,19 @@ def test_data_survives_down_and_up(dev):
     dev.run_sh("-1")
     response = requests.get(dev.url("dev", "/api/items/"), timeout=10)
     assert "kept" in item_names(response)
+
+
+def test_dev_warns_about_a_model_change_without_migration_and_starts(dev):
+    models = dev.root / "app" / "catalog" / "models.py"
+    original = models.read_text()
+    field = '    colour = models.CharField(max_length=20, default="")\n'
+    models.write_text(
+        original.replace("    name = models.CharField(", field + "    name = models.CharField(", 1)
+    )
+    try:
+        result = dev.run_sh("-1")
+    finally:
+        models.write_text(original)
+    assert "WARNING: models have changes with no migration file" in result.stderr
+    assert "Add field colour to item" in result.stderr
+    assert requests.get(dev.url("dev", "/readyz"), timeout=10).status_code == 200
