@@ -9,6 +9,10 @@ from conftest import admin_css_path, strong_secret
 
 pytestmark = pytest.mark.e2e
 
+# The tests stand where the TLS proxy would: they tell Django the visitor
+# came over HTTPS, in the header the stack is told to trust.
+THROUGH_PROXY = {"X-Forwarded-Proto": "https"}
+
 
 @pytest.fixture(scope="module")
 def prod(stack):
@@ -20,6 +24,7 @@ def prod(stack):
         ALLOWED_HOSTS="localhost,127.0.0.1",
         WEB_BIND_ADDRESS="127.0.0.1",
         WEB_PORT=f"{port}-{port + 1}",  # room for two replicas
+        SECURE_PROXY_SSL_HEADER="X-Forwarded-Proto",
         DJANGO_SUPERUSER_USERNAME="admin",
         DJANGO_SUPERUSER_EMAIL="admin@example.org",
         DJANGO_SUPERUSER_PASSWORD=secrets.token_urlsafe(16),
@@ -37,20 +42,56 @@ def test_gunicorn_serves_as_pid_1(prod):
 
 
 def test_debug_is_off(prod):
-    response = requests.get(prod.url("prod", "/no-such-page/"), timeout=10)
+    response = requests.get(prod.url("prod", "/no-such-page/"), headers=THROUGH_PROXY, timeout=10)
     assert response.status_code == 404
     assert "URLconf" not in response.text
     assert "DEBUG = True" not in response.text
 
 
 def test_admin_css_is_served_compressed(prod):
-    login = requests.get(prod.url("prod", "/admin/login/"), timeout=10)
+    login = requests.get(prod.url("prod", "/admin/login/"), headers=THROUGH_PROXY, timeout=10)
     assert login.status_code == 200
-    css = requests.get(prod.url("prod", admin_css_path(login.text)), timeout=10)
+    css_url = prod.url("prod", admin_css_path(login.text))
+    css = requests.get(css_url, headers=THROUGH_PROXY, timeout=10)
     assert css.status_code == 200
     assert css.headers["Content-Type"].startswith("text/css")
     assert css.headers.get("Content-Encoding") in ("gzip", "br")
     assert "body" in css.text
+
+
+def test_plain_http_is_redirected_to_https_but_probes_are_not(prod):
+    page = requests.get(prod.url("prod", "/admin/login/"), allow_redirects=False, timeout=10)
+    assert page.status_code == 301
+    assert page.headers["Location"] == f"https://{prod.published('prod', 'web', 8000)}/admin/login/"
+    for probe in ("/healthz", "/readyz"):
+        assert requests.get(prod.url("prod", probe), timeout=10).status_code == 200, probe
+
+
+def test_https_responses_carry_hsts_and_https_only_cookies(prod):
+    login = requests.get(prod.url("prod", "/admin/login/"), headers=THROUGH_PROXY, timeout=10)
+    assert login.status_code == 200
+    hsts = login.headers["Strict-Transport-Security"]
+    assert hsts == "max-age=31536000; includeSubDomains; preload"
+    csrf_cookie = next(cookie for cookie in login.cookies if cookie.name == "csrftoken")
+    assert csrf_cookie.secure
+
+
+def test_check_deploy_is_silent_in_the_running_container(prod):
+    result = prod.compose(
+        "prod",
+        "exec",
+        "-T",
+        "web",
+        "python",
+        "manage.py",
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "System check identified no issues (0 silenced)." in result.stdout
 
 
 def test_only_the_web_port_is_published(prod):
