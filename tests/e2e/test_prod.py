@@ -1,7 +1,11 @@
 """Production stack end to end: sh run.sh -0 (and plain docker compose up)."""
 
+import json
 import re
 import secrets
+import socket
+import subprocess
+import tarfile
 
 import pytest
 import requests
@@ -94,10 +98,98 @@ def test_check_deploy_is_silent_in_the_running_container(prod):
     assert "System check identified no issues (0 silenced)." in result.stdout
 
 
+def project_containers(stack) -> list[dict]:
+    """docker inspect of every container of the stack's project, stopped ones too."""
+    label = f"label=com.docker.compose.project={stack.project}"
+    ids = subprocess.run(
+        ["docker", "ps", "-aq", "--filter", label], capture_output=True, text=True, check=True
+    ).stdout.split()
+    output = subprocess.run(
+        ["docker", "inspect", *ids], capture_output=True, text=True, check=True
+    ).stdout
+    return json.loads(output)
+
+
+def would_be_ports(stack) -> set[int]:
+    """Host ports the database and pgAdmin would use if they were published:
+    those the dev overlay publishes for them, and the database's own ports."""
+    dev = json.loads(stack.compose("dev", "config", "--format", "json").stdout)["services"]
+    ports = {int(port["published"]) for name in ("db", "pgadmin") for port in dev[name]["ports"]}
+    exposed = stack.inspect("prod", "db")["Config"]["ExposedPorts"]
+    return ports | {int(port.split("/")[0]) for port in exposed}
+
+
 def test_only_the_web_port_is_published(prod):
-    services = prod.compose("prod", "ps", "--services").stdout.split()
+    services = prod.compose("prod", "ps", "--all", "--services").stdout.split()
     assert "pgadmin" not in services
-    assert prod.inspect("prod", "db")["NetworkSettings"]["Ports"] == {"5432/tcp": None}
+    published = {}
+    for container in project_containers(prod):
+        service = container["Config"]["Labels"]["com.docker.compose.service"]
+        bindings = container["HostConfig"]["PortBindings"] or {}
+        published[service] = sorted(port for port, hosts in bindings.items() if hosts)
+    assert published == {"db": [], "migrate": [], "web": ["8000/tcp"]}
+
+    ports = would_be_ports(prod)
+    assert {prod.ports["DEV_DB_PORT"], prod.ports["PGADMIN_PORT"]} <= ports
+    for port in sorted(ports):
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", port), timeout=5).close()
+
+
+def image_files_containing(image: str, needles: dict[str, str]) -> tuple[list[str], dict]:
+    """Names of .env files in the image's filesystem, and for each needle the
+    files whose content contains it (the image exported from a stopped
+    container, read as a stream)."""
+    container = subprocess.run(
+        ["docker", "create", image], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    env_files, found = [], {name: [] for name in needles}
+    try:
+        export = subprocess.Popen(["docker", "export", container], stdout=subprocess.PIPE)
+        with tarfile.open(fileobj=export.stdout, mode="r|") as tar:
+            for member in tar:
+                basename = member.name.rsplit("/", 1)[-1]
+                if basename == ".env" or basename.startswith(".env."):
+                    env_files.append(member.name)
+                if not member.isfile():
+                    continue
+                content = tar.extractfile(member).read()
+                for name, needle in needles.items():
+                    if needle.encode() in content:
+                        found[name].append(member.name)
+        assert export.wait(timeout=300) == 0
+    finally:
+        subprocess.run(["docker", "rm", container], capture_output=True, check=False)
+    return env_files, found
+
+
+def test_no_secret_is_in_the_web_image(prod):
+    image = prod.inspect("prod", "web")["Image"]
+    secrets_in_use = {
+        name: prod.settings[name]
+        for name in ("SECRET_KEY", "POSTGRES_PASSWORD", "DJANGO_SUPERUSER_PASSWORD")
+    }
+    history = subprocess.run(
+        ["docker", "history", "--no-trunc", "--format", "{{.CreatedBy}}", image],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    config = subprocess.run(
+        ["docker", "image", "inspect", image], capture_output=True, text=True, check=True
+    ).stdout
+    assert "collectstatic" in history  # the build steps are there to be read
+    assert not re.search(r"(^|[\s/=])\.env\b", history)
+    for name, value in secrets_in_use.items():
+        assert value not in history, name
+        assert value not in config, name
+
+    # A line of the code, which is in the image: proof the scan reads files.
+    marker = (prod.root / "app/config/settings.py").read_text().splitlines()[0]
+    env_files, found = image_files_containing(image, {**secrets_in_use, "marker": marker})
+    assert env_files == []
+    assert found.pop("marker") == ["app/config/settings.py"]
+    assert found == {name: [] for name in secrets_in_use}
 
 
 def test_web_runs_as_an_unprivileged_user(prod):
