@@ -29,6 +29,8 @@ def prod(stack):
         WEB_BIND_ADDRESS="127.0.0.1",
         WEB_PORT=f"{port}-{port + 1}",  # room for two replicas
         SECURE_PROXY_SSL_HEADER="X-Forwarded-Proto",
+        WEB_MEMORY_LIMIT="600M",  # not the default: the limits come from .env
+        DB_PIDS_LIMIT="300",
         DJANGO_SUPERUSER_USERNAME="admin",
         DJANGO_SUPERUSER_EMAIL="admin@example.org",
         DJANGO_SUPERUSER_PASSWORD=secrets.token_urlsafe(16),
@@ -190,6 +192,37 @@ def test_no_secret_is_in_the_web_image(prod):
     assert env_files == []
     assert found.pop("marker") == ["app/config/settings.py"]
     assert found == {name: [] for name in secrets_in_use}
+
+
+def test_containers_are_hardened_and_limited_as_configured(prod):
+    containers = {
+        container["Config"]["Labels"]["com.docker.compose.service"]: container["HostConfig"]
+        for container in project_containers(prod)
+    }
+    assert set(containers) == {"db", "migrate", "web"}
+    for service, host in containers.items():
+        assert host["SecurityOpt"] == ["no-new-privileges:true"], service
+        assert host["CapDrop"] == ["ALL"], service
+        assert host["ReadonlyRootfs"] is True, service
+        assert host["Privileged"] is False, service
+    assert sorted(containers["db"]["CapAdd"]) == [
+        "CAP_CHOWN",
+        "CAP_DAC_READ_SEARCH",
+        "CAP_SETGID",
+        "CAP_SETUID",
+    ]
+    assert containers["web"]["CapAdd"] is None
+    assert containers["web"]["Memory"] == 600 * 1024 * 1024
+    assert containers["web"]["NanoCpus"] == 1_000_000_000
+    assert containers["db"]["PidsLimit"] == 300
+
+
+def test_web_writes_only_to_its_tmpfs(prod):
+    read_only = prod.compose("prod", "exec", "-T", "web", "touch", "/app/x", check=False)
+    assert read_only.returncode != 0
+    assert "Read-only file system" in read_only.stderr
+    writable = prod.compose("prod", "exec", "-T", "web", "touch", "/tmp/x", check=False)
+    assert writable.returncode == 0, writable.stderr
 
 
 def test_web_runs_as_an_unprivileged_user(prod):
