@@ -223,11 +223,48 @@ test() {
 }
 
 lint() {
-  # Check Python style and errors with ruff (lint + format) in the host .venv
+  # Lint everything from the host .venv: ruff, shellcheck, hadolint, compose-lint; any finding fails
   [ "$#" -eq 0 ] || _usage_error "lint takes no arguments"
   _venv
-  .venv/bin/ruff check app tests
-  .venv/bin/ruff format --check app tests
+  lint_failed=""
+  .venv/bin/ruff check app tests || lint_failed="$lint_failed ruff"
+  .venv/bin/ruff format --check app tests || lint_failed="$lint_failed ruff-format"
+  # Every shell script (named *.sh, or with a sh or bash shebang) as POSIX sh
+  # unless its shebang asks for bash, and every Dockerfile.
+  lint_files="$(find . \( -name .git -o -name .venv -o -name node_modules \) -prune -o -type f -print | sort)"
+  while IFS= read -r lint_file; do
+    case "$(head -n 1 "$lint_file" 2>/dev/null || true)" in
+      '#!/bin/sh'* | '#!/usr/bin/env sh'* | '#!/bin/dash'*) lint_shell="sh" ;;
+      '#!/bin/bash'* | '#!/usr/bin/env bash'*) lint_shell="bash" ;;
+      *)
+        case "$lint_file" in
+          *.sh) lint_shell="sh" ;;
+          */Dockerfile | */Dockerfile.* | */*.Dockerfile | */Containerfile)
+            .venv/bin/hadolint "$lint_file" || lint_failed="$lint_failed hadolint:$lint_file"
+            continue
+            ;;
+          *) continue ;;
+        esac
+        ;;
+    esac
+    .venv/bin/shellcheck --shell="$lint_shell" "$lint_file" || lint_failed="$lint_failed shellcheck:$lint_file"
+  done <<EOF
+$lint_files
+EOF
+  # The Compose files as shipped (their defaults, not this machine's .env or
+  # compose.override.yml): production alone, and development merged as
+  # Compose merges it, in one run so that .compose-lint.yml's exclusions are
+  # all checked against real services.
+  lint_dir="$(mktemp -d)"
+  mkdir "$lint_dir/prod" "$lint_dir/dev"
+  cp compose.yml "$lint_dir/prod/"
+  cp compose.yml compose.dev.yml "$lint_dir/dev/"
+  printf 'COMPOSE_FILE=compose.yml:compose.dev.yml\n' >"$lint_dir/dev/.env"
+  .venv/bin/compose-lint check --quiet --skip-suppressed --fail-on low --config .compose-lint.yml --strict-config \
+    "$lint_dir/prod/compose.yml" "$lint_dir/dev/compose.yml" || lint_failed="$lint_failed compose-lint"
+  rm -rf "$lint_dir"
+  [ -z "$lint_failed" ] || _die "lint found problems (above) in:$lint_failed"
+  _say "lint: no findings"
 }
 
 reset() {

@@ -13,6 +13,7 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.utils import get_random_secret_key
 
+from config import env_values
 from config.production_policy import production_problems
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -39,10 +40,10 @@ else:
             "USER": env.str("POSTGRES_USER", default="app"),
             "PASSWORD": env.str("POSTGRES_PASSWORD", default="").rstrip("\r\n"),
             "HOST": env.str("POSTGRES_HOST", default="localhost"),
-            "PORT": env.int("POSTGRES_PORT", default=5432),
+            "PORT": env_values.whole_number(env, "POSTGRES_PORT", default=5432, minimum=1),
         }
     }
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_MAX_AGE"] = env_values.whole_number(env, "CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
 if DEBUG:
@@ -55,6 +56,26 @@ else:
     )
     if _problems:
         raise ImproperlyConfigured("; ".join(_problems) + " (with DEBUG off; see .env.example)")
+
+# HTTPS. Production expects its clients on HTTPS, usually through a TLS proxy
+# in front, so each protection is on unless .env turns it off, and
+# `manage.py check --deploy` is clean with these defaults. Development
+# (DEBUG) is plain-HTTP runserver: there they default to off. Health probes
+# are answered by the first middleware, before SecurityMiddleware could
+# redirect them. https://docs.djangoproject.com/en/5.2/topics/security/#ssl-https
+_HTTPS = not DEBUG
+SECURE_PROXY_SSL_HEADER = env_values.proxy_ssl_header(env, "SECURE_PROXY_SSL_HEADER")
+SECURE_SSL_REDIRECT = env_values.boolean(env, "SECURE_SSL_REDIRECT", default=_HTTPS)
+SECURE_HSTS_SECONDS = env_values.whole_number(
+    env, "SECURE_HSTS_SECONDS", default=365 * 24 * 3600 if _HTTPS else 0
+)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_values.boolean(
+    env, "SECURE_HSTS_INCLUDE_SUBDOMAINS", default=_HTTPS
+)
+SECURE_HSTS_PRELOAD = env_values.boolean(env, "SECURE_HSTS_PRELOAD", default=_HTTPS)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_values.boolean(
+    env, "SECURE_COOKIES", default=_HTTPS
+)
 
 INSTALLED_APPS = [
     "django.contrib.admin",

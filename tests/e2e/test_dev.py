@@ -55,7 +55,7 @@ def test_pgadmin_lists_the_dev_database_and_opens_it_without_a_password(dev):
 
 
 def test_dev_ports_are_published_on_loopback_only(dev):
-    for service, port in (("db", 5432), ("web", 8000), ("pgadmin", 80)):
+    for service, port in (("db", 5432), ("web", 8000), ("pgadmin", 8080)):
         bindings = dev.inspect("dev", service)["NetworkSettings"]["Ports"][f"{port}/tcp"]
         assert {binding["HostIp"] for binding in bindings} == {"127.0.0.1"}, service
     assert dev.published("dev", "db", 5432) == f"127.0.0.1:{dev.ports['DEV_DB_PORT']}"

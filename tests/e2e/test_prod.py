@@ -1,13 +1,21 @@
 """Production stack end to end: sh run.sh -0 (and plain docker compose up)."""
 
+import json
 import re
 import secrets
+import socket
+import subprocess
+import tarfile
 
 import pytest
 import requests
 from conftest import admin_css_path, strong_secret
 
 pytestmark = pytest.mark.e2e
+
+# The tests stand where the TLS proxy would: they tell Django the visitor
+# came over HTTPS, in the header the stack is told to trust.
+THROUGH_PROXY = {"X-Forwarded-Proto": "https"}
 
 
 @pytest.fixture(scope="module")
@@ -20,6 +28,9 @@ def prod(stack):
         ALLOWED_HOSTS="localhost,127.0.0.1",
         WEB_BIND_ADDRESS="127.0.0.1",
         WEB_PORT=f"{port}-{port + 1}",  # room for two replicas
+        SECURE_PROXY_SSL_HEADER="X-Forwarded-Proto",
+        WEB_MEMORY_LIMIT="600M",  # not the default: the limits come from .env
+        DB_PIDS_LIMIT="300",
         DJANGO_SUPERUSER_USERNAME="admin",
         DJANGO_SUPERUSER_EMAIL="admin@example.org",
         DJANGO_SUPERUSER_PASSWORD=secrets.token_urlsafe(16),
@@ -37,26 +48,181 @@ def test_gunicorn_serves_as_pid_1(prod):
 
 
 def test_debug_is_off(prod):
-    response = requests.get(prod.url("prod", "/no-such-page/"), timeout=10)
+    response = requests.get(prod.url("prod", "/no-such-page/"), headers=THROUGH_PROXY, timeout=10)
     assert response.status_code == 404
     assert "URLconf" not in response.text
     assert "DEBUG = True" not in response.text
 
 
 def test_admin_css_is_served_compressed(prod):
-    login = requests.get(prod.url("prod", "/admin/login/"), timeout=10)
+    login = requests.get(prod.url("prod", "/admin/login/"), headers=THROUGH_PROXY, timeout=10)
     assert login.status_code == 200
-    css = requests.get(prod.url("prod", admin_css_path(login.text)), timeout=10)
+    css_url = prod.url("prod", admin_css_path(login.text))
+    css = requests.get(css_url, headers=THROUGH_PROXY, timeout=10)
     assert css.status_code == 200
     assert css.headers["Content-Type"].startswith("text/css")
     assert css.headers.get("Content-Encoding") in ("gzip", "br")
     assert "body" in css.text
 
 
+def test_plain_http_is_redirected_to_https_but_probes_are_not(prod):
+    page = requests.get(prod.url("prod", "/admin/login/"), allow_redirects=False, timeout=10)
+    assert page.status_code == 301
+    assert page.headers["Location"] == f"https://{prod.published('prod', 'web', 8000)}/admin/login/"
+    for probe in ("/healthz", "/readyz"):
+        assert requests.get(prod.url("prod", probe), timeout=10).status_code == 200, probe
+
+
+def test_https_responses_carry_hsts_and_https_only_cookies(prod):
+    login = requests.get(prod.url("prod", "/admin/login/"), headers=THROUGH_PROXY, timeout=10)
+    assert login.status_code == 200
+    hsts = login.headers["Strict-Transport-Security"]
+    assert hsts == "max-age=31536000; includeSubDomains; preload"
+    csrf_cookie = next(cookie for cookie in login.cookies if cookie.name == "csrftoken")
+    assert csrf_cookie.secure
+
+
+def test_check_deploy_is_silent_in_the_running_container(prod):
+    result = prod.compose(
+        "prod",
+        "exec",
+        "-T",
+        "web",
+        "python",
+        "manage.py",
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "System check identified no issues (0 silenced)." in result.stdout
+
+
+def project_containers(stack) -> list[dict]:
+    """docker inspect of every container of the stack's project, stopped ones too."""
+    label = f"label=com.docker.compose.project={stack.project}"
+    ids = subprocess.run(
+        ["docker", "ps", "-aq", "--filter", label], capture_output=True, text=True, check=True
+    ).stdout.split()
+    output = subprocess.run(
+        ["docker", "inspect", *ids], capture_output=True, text=True, check=True
+    ).stdout
+    return json.loads(output)
+
+
+def would_be_ports(stack) -> set[int]:
+    """Host ports the database and pgAdmin would use if they were published:
+    those the dev overlay publishes for them, and the database's own ports."""
+    dev = json.loads(stack.compose("dev", "config", "--format", "json").stdout)["services"]
+    ports = {int(port["published"]) for name in ("db", "pgadmin") for port in dev[name]["ports"]}
+    exposed = stack.inspect("prod", "db")["Config"]["ExposedPorts"]
+    return ports | {int(port.split("/")[0]) for port in exposed}
+
+
 def test_only_the_web_port_is_published(prod):
-    services = prod.compose("prod", "ps", "--services").stdout.split()
+    services = prod.compose("prod", "ps", "--all", "--services").stdout.split()
     assert "pgadmin" not in services
-    assert prod.inspect("prod", "db")["NetworkSettings"]["Ports"] == {"5432/tcp": None}
+    published = {}
+    for container in project_containers(prod):
+        service = container["Config"]["Labels"]["com.docker.compose.service"]
+        bindings = container["HostConfig"]["PortBindings"] or {}
+        published[service] = sorted(port for port, hosts in bindings.items() if hosts)
+    assert published == {"db": [], "migrate": [], "web": ["8000/tcp"]}
+
+    ports = would_be_ports(prod)
+    assert {prod.ports["DEV_DB_PORT"], prod.ports["PGADMIN_PORT"]} <= ports
+    for port in sorted(ports):
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", port), timeout=5).close()
+
+
+def image_files_containing(image: str, needles: dict[str, str]) -> tuple[list[str], dict]:
+    """Names of .env files in the image's filesystem, and for each needle the
+    files whose content contains it (the image exported from a stopped
+    container, read as a stream)."""
+    container = subprocess.run(
+        ["docker", "create", image], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    env_files, found = [], {name: [] for name in needles}
+    try:
+        export = subprocess.Popen(["docker", "export", container], stdout=subprocess.PIPE)
+        with tarfile.open(fileobj=export.stdout, mode="r|") as tar:
+            for member in tar:
+                basename = member.name.rsplit("/", 1)[-1]
+                if basename == ".env" or basename.startswith(".env."):
+                    env_files.append(member.name)
+                if not member.isfile():
+                    continue
+                content = tar.extractfile(member).read()
+                for name, needle in needles.items():
+                    if needle.encode() in content:
+                        found[name].append(member.name)
+        assert export.wait(timeout=300) == 0
+    finally:
+        subprocess.run(["docker", "rm", container], capture_output=True, check=False)
+    return env_files, found
+
+
+def test_no_secret_is_in_the_web_image(prod):
+    image = prod.inspect("prod", "web")["Image"]
+    secrets_in_use = {
+        name: prod.settings[name]
+        for name in ("SECRET_KEY", "POSTGRES_PASSWORD", "DJANGO_SUPERUSER_PASSWORD")
+    }
+    history = subprocess.run(
+        ["docker", "history", "--no-trunc", "--format", "{{.CreatedBy}}", image],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    config = subprocess.run(
+        ["docker", "image", "inspect", image], capture_output=True, text=True, check=True
+    ).stdout
+    assert "collectstatic" in history  # the build steps are there to be read
+    assert not re.search(r"(^|[\s/=])\.env\b", history)
+    for name, value in secrets_in_use.items():
+        assert value not in history, name
+        assert value not in config, name
+
+    # A line of the code, which is in the image: proof the scan reads files.
+    marker = (prod.root / "app/config/settings.py").read_text().splitlines()[0]
+    env_files, found = image_files_containing(image, {**secrets_in_use, "marker": marker})
+    assert env_files == []
+    assert found.pop("marker") == ["app/config/settings.py"]
+    assert found == {name: [] for name in secrets_in_use}
+
+
+def test_containers_are_hardened_and_limited_as_configured(prod):
+    containers = {
+        container["Config"]["Labels"]["com.docker.compose.service"]: container["HostConfig"]
+        for container in project_containers(prod)
+    }
+    assert set(containers) == {"db", "migrate", "web"}
+    for service, host in containers.items():
+        assert host["SecurityOpt"] == ["no-new-privileges:true"], service
+        assert host["CapDrop"] == ["ALL"], service
+        assert host["ReadonlyRootfs"] is True, service
+        assert host["Privileged"] is False, service
+    assert sorted(containers["db"]["CapAdd"]) == [
+        "CAP_CHOWN",
+        "CAP_DAC_READ_SEARCH",
+        "CAP_SETGID",
+        "CAP_SETUID",
+    ]
+    assert containers["web"]["CapAdd"] is None
+    assert containers["web"]["Memory"] == 600 * 1024 * 1024
+    assert containers["web"]["NanoCpus"] == 1_000_000_000
+    assert containers["db"]["PidsLimit"] == 300
+
+
+def test_web_writes_only_to_its_tmpfs(prod):
+    read_only = prod.compose("prod", "exec", "-T", "web", "touch", "/app/x", check=False)
+    assert read_only.returncode != 0
+    assert "Read-only file system" in read_only.stderr
+    writable = prod.compose("prod", "exec", "-T", "web", "touch", "/tmp/x", check=False)
+    assert writable.returncode == 0, writable.stderr
 
 
 def test_web_runs_as_an_unprivileged_user(prod):
