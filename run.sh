@@ -1064,8 +1064,12 @@ _up_failed() {
 }
 
 _print_urls() {
-  if [ "$MODE" = prod ] || [ "$MODE" = dev ]; then
+  if [ "$MODE" = dev ]; then
     _say "web:      http://localhost:$(_env WEB_PORT 8000)/  (admin: /admin/)"
+  elif [ "$(_env SECURE_SSL_REDIRECT true)" = false ]; then
+    _say "web:      http://localhost:$(_env WEB_PORT 8000)/ on $(_env WEB_BIND_ADDRESS 127.0.0.1)  (admin: /admin/)"
+  else
+    _say "web:      $(_env WEB_BIND_ADDRESS 127.0.0.1):$(_env WEB_PORT 8000) for your TLS proxy; plain HTTP is redirected to https:// (README: HTTPS)"
   fi
   if [ "$MODE" != prod ]; then
     _say "pgAdmin:  http://localhost:$(_env PGADMIN_PORT 5050)/  (login $(_env PGADMIN_DEFAULT_EMAIL admin@example.org))"

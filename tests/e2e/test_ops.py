@@ -19,6 +19,8 @@ from helpers import clean_env
 pytestmark = pytest.mark.e2e
 
 FIXTURE_MIGRATIONS = Path(__file__).parent / "fixtures" / "migrations"
+# Requests come as if through the TLS proxy that production expects.
+THROUGH_PROXY = {"X-Forwarded-Proto": "https"}
 
 
 @pytest.fixture(scope="module")
@@ -29,6 +31,7 @@ def ops(tmp_path_factory):
             POSTGRES_PASSWORD=secrets.token_urlsafe(24),
             ALLOWED_HOSTS="localhost,127.0.0.1",
             WEB_BIND_ADDRESS="127.0.0.1",
+            SECURE_PROXY_SSL_HEADER="X-Forwarded-Proto",
         )
         stack.run_sh("-0")
         yield stack
@@ -109,7 +112,9 @@ def test_backup_wipe_restore_drill(ops):
     restore = ops.run_sh("-0", "restore", str(backup), "--yes")
     assert "restored" in restore.stderr
     assert table_checksum(ops) == before
-    response = requests.get(ops.url("prod", "/api/items/?limit=500"), timeout=10)
+    response = requests.get(
+        ops.url("prod", "/api/items/?limit=500"), headers=THROUGH_PROXY, timeout=10
+    )
     assert response.status_code == 200
     assert "item 500" in item_names(response)
 
@@ -172,7 +177,10 @@ def test_failed_migration_restores_the_database_and_the_old_web_keeps_serving(op
     assert table_checksum(ops) == checksum
     assert schema_state(ops) == state  # catalog_fixture_note is gone again
     assert web_container(ops) == web
-    assert requests.get(ops.url("prod", "/api/items/"), timeout=10).status_code == 200
+    assert (
+        requests.get(ops.url("prod", "/api/items/"), headers=THROUGH_PROXY, timeout=10).status_code
+        == 200
+    )
     assert requests.get(ops.url("prod", "/readyz"), timeout=10).status_code == 200
 
 
