@@ -3,6 +3,7 @@ a user drives it (sh run.sh ...), with its own Compose project and free ports,
 so that it never touches the checkout's own stack, data or files.
 """
 
+import contextlib
 import json
 import re
 import secrets
@@ -89,15 +90,19 @@ class Stack:
             )
         return result
 
-    def compose(self, mode: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    def compose_command(self, mode: str, *args: str) -> list[str]:
+        """The docker compose command line of ``mode``, to run with cwd=root."""
         files = ["compose.yml"] if mode == "prod" else ["compose.yml", "compose.dev.yml"]
         if (self.root / "compose.override.yml").exists():
             files.append("compose.override.yml")
         command = ["docker", "compose"]
         for file in files:
             command += ["-f", file]
+        return [*command, *args]
+
+    def compose(self, mode: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         return subprocess.run(
-            [*command, *args],
+            self.compose_command(mode, *args),
             cwd=self.root,
             env=clean_env(),
             capture_output=True,
@@ -161,19 +166,31 @@ def _copy_repository(target: Path) -> None:
             shutil.copy2(source, target / name)
 
 
-@pytest.fixture(scope="session")
-def stack(tmp_path_factory):
+@contextlib.contextmanager
+def throwaway_stack(tmp_path_factory):
+    """A new copy of the repository with its own project; removed afterwards."""
     project = f"e2e{secrets.token_hex(4)}"
     root = tmp_path_factory.mktemp("stack") / project
     root.mkdir()
     _copy_repository(root)
     copy = Stack(root, project)
-    yield copy
-    # The copy's own throwaway volumes go with it; nothing else is touched.
-    copy.compose("dev", "--env-file", ".env", "down", "--volumes", "--remove-orphans", check=False)
-    subprocess.run(
-        ["docker", "image", "rm", f"{project}-web:latest"], capture_output=True, check=False
-    )
+    try:
+        yield copy
+    finally:
+        # The copy's own throwaway volumes go with it; nothing else is touched.
+        copy.compose(
+            "dev", "--env-file", ".env", "down", "--volumes", "--remove-orphans", check=False
+        )
+        subprocess.run(
+            ["docker", "image", "rm", f"{project}-web:latest"], capture_output=True, check=False
+        )
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory):
+    """The stack shared by test_dev.py and test_prod.py (one mode at a time)."""
+    with throwaway_stack(tmp_path_factory) as copy:
+        yield copy
 
 
 def strong_secret() -> str:
