@@ -281,11 +281,12 @@ def test_db_crash_under_write_load_loses_no_acknowledged_row(prod):
         f"{len(missing)} of {len(acked)} acknowledged rows lost: {sorted(missing)[:5]}"
     )
 
-    # The restart policy brought db back; web's readiness went red, then green.
+    # The restart policy brought db back. Meanwhile readiness answered 200 or
+    # 503, never an error page or a timeout (a restart of about a second is
+    # often over before a probe sees it red: test_docker_kill_... holds db
+    # down long enough to see that); it is green again without a manual step.
     assert restart_count(prod, "db") > restarts
-    assert answers[0] == 200
-    first_red = next(i for i, answer in enumerate(answers) if answer != 200)
-    assert answers[first_red] == 503, answers[first_red]
+    assert set(answers) <= {200, 503}, answers
     wait_ready(prod)
     response = requests.get(web_url(prod, "/api/items/?limit=100"), timeout=REQUEST_TIMEOUT)
     assert acked[-1] in item_names(response)
@@ -298,20 +299,25 @@ def test_db_crash_under_write_load_loses_no_acknowledged_row(prod):
 
 def test_docker_kill_of_the_db_is_an_operator_stop(prod):
     insert_item(prod, "before-kill")
+    web_before = prod.inspect("prod", "web")
     container = prod.inspect("prod", "db")["Id"]
     subprocess.run(["docker", "kill", "-s", "KILL", container], capture_output=True, check=True)
     try:
-        # web stays up (liveness) and says that the database is gone.
+        # db stays down; web stays up (liveness) and its readiness turns red.
         ready, live = web_url(prod, "/readyz"), web_url(prod, "/healthz")
         wait_for(lambda: status(ready) == 503, timeout=60)
         assert status(live) == 200
         assert container_state(container)["Status"] == "exited"
         assert container_state(container)["ExitCode"] == 137
     finally:
-        # Starting the stack again is the one step back.
+        # Starting the stack again is the one step back, for db only.
         prod.run_sh("-0")
     wait_ready(prod)
     assert count_items(prod, "before-kill") == "1"
+    # web recovered by itself: the same container, never restarted.
+    web_after = prod.inspect("prod", "web")
+    assert web_after["Id"] == web_before["Id"]
+    assert web_after["State"]["StartedAt"] == web_before["State"]["StartedAt"]
 
 
 def test_a_killed_gunicorn_worker_is_replaced_and_requests_go_on(prod):
