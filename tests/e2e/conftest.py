@@ -181,6 +181,23 @@ def throwaway_stack(tmp_path_factory):
         copy.compose(
             "dev", "--env-file", ".env", "down", "--volumes", "--remove-orphans", check=False
         )
+        # `down --volumes` in dev leaves db-prod-data (the dev overlay's db does
+        # not mount it): remove whatever volume the project label still names.
+        volumes = subprocess.run(
+            [
+                "docker",
+                "volume",
+                "ls",
+                "-q",
+                "--filter",
+                f"label=com.docker.compose.project={project}",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.split()
+        if volumes:
+            subprocess.run(["docker", "volume", "rm", *volumes], capture_output=True, check=False)
         subprocess.run(
             ["docker", "image", "rm", f"{project}-web:latest"], capture_output=True, check=False
         )
