@@ -90,15 +90,19 @@ class Stack:
             )
         return result
 
-    def compose(self, mode: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    def compose_command(self, mode: str, *args: str) -> list[str]:
+        """The docker compose command line of ``mode``, to run with cwd=root."""
         files = ["compose.yml"] if mode == "prod" else ["compose.yml", "compose.dev.yml"]
         if (self.root / "compose.override.yml").exists():
             files.append("compose.override.yml")
         command = ["docker", "compose"]
         for file in files:
             command += ["-f", file]
+        return [*command, *args]
+
+    def compose(self, mode: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         return subprocess.run(
-            [*command, *args],
+            self.compose_command(mode, *args),
             cwd=self.root,
             env=clean_env(),
             capture_output=True,
@@ -164,7 +168,7 @@ def _copy_repository(target: Path) -> None:
 
 @contextlib.contextmanager
 def throwaway_stack(tmp_path_factory):
-    """A copy of the repository with its own project; removed afterwards."""
+    """A new copy of the repository with its own project; removed afterwards."""
     project = f"e2e{secrets.token_hex(4)}"
     root = tmp_path_factory.mktemp("stack") / project
     root.mkdir()
@@ -177,6 +181,23 @@ def throwaway_stack(tmp_path_factory):
         copy.compose(
             "dev", "--env-file", ".env", "down", "--volumes", "--remove-orphans", check=False
         )
+        # `down --volumes` in dev leaves db-prod-data (the dev overlay's db does
+        # not mount it): remove whatever volume the project label still names.
+        volumes = subprocess.run(
+            [
+                "docker",
+                "volume",
+                "ls",
+                "-q",
+                "--filter",
+                f"label=com.docker.compose.project={project}",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.split()
+        if volumes:
+            subprocess.run(["docker", "volume", "rm", *volumes], capture_output=True, check=False)
         subprocess.run(
             ["docker", "image", "rm", f"{project}-web:latest"], capture_output=True, check=False
         )
@@ -184,7 +205,7 @@ def throwaway_stack(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory):
-    """The stack that test_dev.py and test_prod.py share (one mode at a time)."""
+    """The stack shared by test_dev.py and test_prod.py (one mode at a time)."""
     with throwaway_stack(tmp_path_factory) as copy:
         yield copy
 
