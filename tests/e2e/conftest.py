@@ -214,6 +214,24 @@ def strong_secret() -> str:
     return secrets.token_urlsafe(50)
 
 
+# Production redirects plain HTTP to HTTPS; the tests stand where its TLS
+# proxy would, and say the visitor came over HTTPS in the header the stack
+# is told to trust (production_settings).
+THROUGH_PROXY = {"X-Forwarded-Proto": "https"}
+
+
+def production_settings(**overrides: str) -> dict[str, str]:
+    """Safe production values for a throwaway stack's .env, behind the proxy."""
+    return {
+        "SECRET_KEY": strong_secret(),
+        "POSTGRES_PASSWORD": secrets.token_urlsafe(24),
+        "ALLOWED_HOSTS": "localhost,127.0.0.1",
+        "WEB_BIND_ADDRESS": "127.0.0.1",
+        "SECURE_PROXY_SSL_HEADER": "X-Forwarded-Proto",
+        **overrides,
+    }
+
+
 def item_names(response: requests.Response) -> list[str]:
     return [item["name"] for item in response.json()["items"]]
 

@@ -13,7 +13,7 @@ import secrets
 import shutil
 
 import pytest
-from conftest import strong_secret, throwaway_stack
+from conftest import THROUGH_PROXY, production_settings, strong_secret, throwaway_stack
 from playwright.sync_api import expect, sync_playwright
 
 from helpers import REPO_DIR
@@ -45,7 +45,11 @@ def browser():
 
 @pytest.fixture
 def page(browser):
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    # Production's pages are asked for as its TLS proxy would (THROUGH_PROXY);
+    # development ignores the header.
+    context = browser.new_context(
+        viewport={"width": 1400, "height": 900}, extra_http_headers=THROUGH_PROXY
+    )
     context.set_default_timeout(UI_TIMEOUT_MS)
     expect.set_options(timeout=UI_TIMEOUT_MS)
     yield context.new_page()
@@ -77,12 +81,7 @@ def dev(stack):
 @pytest.fixture(scope="module")
 def prod(stack):
     stack.run_sh("down")  # the dev stack of the tests above
-    stack.write_env(
-        SECRET_KEY=strong_secret(),
-        POSTGRES_PASSWORD=secrets.token_urlsafe(24),
-        ALLOWED_HOSTS="localhost,127.0.0.1",
-        WEB_BIND_ADDRESS="127.0.0.1",
-    )
+    stack.write_env(**production_settings())
     stack.run_sh("-0")
     return stack
 

@@ -13,13 +13,12 @@ test_docker_kill_of_the_db_is_an_operator_stop shows what that looks like.
 """
 
 import json
-import secrets
 import subprocess
 import threading
 
 import pytest
 import requests
-from conftest import item_names, strong_secret, throwaway_stack, wait_for
+from conftest import THROUGH_PROXY, item_names, production_settings, throwaway_stack, wait_for
 
 from helpers import clean_env
 
@@ -71,12 +70,10 @@ print("done", attempt, errors, flush=True)
 def prod(tmp_path_factory):
     with throwaway_stack(tmp_path_factory) as stack:
         stack.write_env(
-            SECRET_KEY=strong_secret(),
-            POSTGRES_PASSWORD=secrets.token_urlsafe(24),
-            ALLOWED_HOSTS="localhost,127.0.0.1",
-            WEB_BIND_ADDRESS="127.0.0.1",
-            WEB_CONCURRENCY=str(WORKERS),
-            GUNICORN_TIMEOUT=str(GUNICORN_TIMEOUT),
+            **production_settings(
+                WEB_CONCURRENCY=str(WORKERS),
+                GUNICORN_TIMEOUT=str(GUNICORN_TIMEOUT),
+            )
         )
         stack.run_sh("-0")
         yield stack
@@ -96,7 +93,7 @@ def stack_up(prod):
 def status(url: str) -> int | str:
     """The HTTP status of GET url, or the name of the error that replaced it."""
     try:
-        return requests.get(url, timeout=REQUEST_TIMEOUT).status_code
+        return requests.get(url, headers=THROUGH_PROXY, timeout=REQUEST_TIMEOUT).status_code
     except requests.RequestException as error:
         return type(error).__name__
 
@@ -288,7 +285,9 @@ def test_db_crash_under_write_load_loses_no_acknowledged_row(prod):
     assert restart_count(prod, "db") > restarts
     assert set(answers) <= {200, 503}, answers
     wait_ready(prod)
-    response = requests.get(web_url(prod, "/api/items/?limit=100"), timeout=REQUEST_TIMEOUT)
+    response = requests.get(
+        web_url(prod, "/api/items/?limit=100"), headers=THROUGH_PROXY, timeout=REQUEST_TIMEOUT
+    )
     assert acked[-1] in item_names(response)
     errors = sum(line.startswith("error ") for line in writer.lines)
     print(  # shown with -rP: the figures of this run
@@ -370,7 +369,9 @@ def test_compose_restart_returns_everything_healthy_with_data_intact(prod):
     prod.compose("prod", "restart")
     wait_healthy(prod, "db", "web")
     wait_ready(prod)
-    response = requests.get(web_url(prod, "/api/items/?limit=100"), timeout=REQUEST_TIMEOUT)
+    response = requests.get(
+        web_url(prod, "/api/items/?limit=100"), headers=THROUGH_PROXY, timeout=REQUEST_TIMEOUT
+    )
     assert "before-restart" in item_names(response)
     assert count_items(prod, "before-restart") == "1"
 

@@ -12,27 +12,25 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import COMMAND_TIMEOUT, item_names, strong_secret, throwaway_stack
+from conftest import (
+    COMMAND_TIMEOUT,
+    THROUGH_PROXY,
+    item_names,
+    production_settings,
+    throwaway_stack,
+)
 
 from helpers import clean_env
 
 pytestmark = pytest.mark.e2e
 
 FIXTURE_MIGRATIONS = Path(__file__).parent / "fixtures" / "migrations"
-# Requests come as if through the TLS proxy that production expects.
-THROUGH_PROXY = {"X-Forwarded-Proto": "https"}
 
 
 @pytest.fixture(scope="module")
 def ops(tmp_path_factory):
     with throwaway_stack(tmp_path_factory) as stack:
-        stack.write_env(
-            SECRET_KEY=strong_secret(),
-            POSTGRES_PASSWORD=secrets.token_urlsafe(24),
-            ALLOWED_HOSTS="localhost,127.0.0.1",
-            WEB_BIND_ADDRESS="127.0.0.1",
-            SECURE_PROXY_SSL_HEADER="X-Forwarded-Proto",
-        )
+        stack.write_env(**production_settings())
         stack.run_sh("-0")
         yield stack
 

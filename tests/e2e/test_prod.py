@@ -9,13 +9,9 @@ import tarfile
 
 import pytest
 import requests
-from conftest import admin_css_path, strong_secret
+from conftest import THROUGH_PROXY, admin_css_path, production_settings
 
 pytestmark = pytest.mark.e2e
-
-# The tests stand where the TLS proxy would: they tell Django the visitor
-# came over HTTPS, in the header the stack is told to trust.
-THROUGH_PROXY = {"X-Forwarded-Proto": "https"}
 
 
 @pytest.fixture(scope="module")
@@ -23,17 +19,14 @@ def prod(stack):
     stack.run_sh("down")  # the dev stack of test_dev.py, if it ran
     port = stack.ports["WEB_PORT"]
     stack.write_env(
-        SECRET_KEY=strong_secret(),
-        POSTGRES_PASSWORD=secrets.token_urlsafe(24),
-        ALLOWED_HOSTS="localhost,127.0.0.1",
-        WEB_BIND_ADDRESS="127.0.0.1",
-        WEB_PORT=f"{port}-{port + 1}",  # room for two replicas
-        SECURE_PROXY_SSL_HEADER="X-Forwarded-Proto",
-        WEB_MEMORY_LIMIT="600M",  # not the default: the limits come from .env
-        DB_PIDS_LIMIT="300",
-        DJANGO_SUPERUSER_USERNAME="admin",
-        DJANGO_SUPERUSER_EMAIL="admin@example.org",
-        DJANGO_SUPERUSER_PASSWORD=secrets.token_urlsafe(16),
+        **production_settings(
+            WEB_PORT=f"{port}-{port + 1}",  # room for two replicas
+            WEB_MEMORY_LIMIT="600M",  # not the default: the limits come from .env
+            DB_PIDS_LIMIT="300",
+            DJANGO_SUPERUSER_USERNAME="admin",
+            DJANGO_SUPERUSER_EMAIL="admin@example.org",
+            DJANGO_SUPERUSER_PASSWORD=secrets.token_urlsafe(16),
+        )
     )
     stack.run_sh("-0")
     return stack
