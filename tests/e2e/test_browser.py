@@ -45,11 +45,7 @@ def browser():
 
 @pytest.fixture
 def page(browser):
-    # Production's pages are asked for as its TLS proxy would (THROUGH_PROXY);
-    # development ignores the header.
-    context = browser.new_context(
-        viewport={"width": 1400, "height": 900}, extra_http_headers=THROUGH_PROXY
-    )
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
     context.set_default_timeout(UI_TIMEOUT_MS)
     expect.set_options(timeout=UI_TIMEOUT_MS)
     yield context.new_page()
@@ -135,6 +131,7 @@ def test_django_admin_lists_the_example_model_for_the_superuser(dev, page):
 
 
 def test_prod_admin_login_page_has_its_css_applied(prod, page):
+    page.set_extra_http_headers(THROUGH_PROXY)  # as production's TLS proxy would
     response = page.goto(prod.url("prod", "/admin/login/"))
     assert response.status == 200
     expect(page.get_by_role("button", name="Log in")).to_be_visible()
