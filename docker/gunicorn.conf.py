@@ -52,11 +52,11 @@ _cpus = _usable_cpus()
 bind = "0.0.0.0:8000"
 # gunicorn's recommended starting point, (2 x cores) + 1 workers, with the
 # cores the container's CPU limit allows (so the default fits its memory),
-# each with a few threads: threaded workers keep connections alive, which
-# saves a TCP handshake per request (and a connection through Docker's port
-# proxy), and a thread waiting on the database does not hold a whole
-# process (bench/README.md has the measurements).
-worker_class = "gthread"
+# each with 2 threads: with more than one thread gunicorn runs threaded
+# (gthread) workers, which keep client connections alive; that saves a TCP
+# handshake per request, and a connection through Docker's port proxy.
+# 1 thread means plain sync workers, which close the connection after each
+# response (compare them with: sh run.sh bench --set GUNICORN_THREADS=1).
 workers = _int_from_env("WEB_CONCURRENCY", 2 * _cpus + 1)
 threads = _int_from_env("GUNICORN_THREADS", 2)
 # Django is imported once, in the master, before the workers are forked:
