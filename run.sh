@@ -286,8 +286,9 @@ reset() {
 bench() {
   # Measure start, rebuild, image size and HTTP speed in a throwaway copy of the stack (bench/README.md; --quick: a short run)
   if ! command -v wrk >/dev/null 2>&1; then
-    [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
-      || _die "wrk is not installed: install it (Debian/Ubuntu: sudo apt-get install wrk; macOS: brew install wrk), then run sh run.sh bench again"
+    if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+      _die "wrk is not installed: install it (Debian/Ubuntu: sudo apt-get install wrk; macOS: brew install wrk), then run sh run.sh bench again"
+    fi
     _say "installing wrk with apt-get"
     { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; } >/dev/null \
       || _die "apt-get could not install wrk: install it yourself (apt-get install wrk), then run sh run.sh bench again"

@@ -8,6 +8,7 @@ DIR/<time>.json and the Markdown table beside it.
 
 import argparse
 import json
+import math
 import os
 import re
 import signal
@@ -80,16 +81,35 @@ def _commit() -> str:
     return f"{head}{'+changes' if dirty else ''}"
 
 
-def _native_environment(box: Sandbox) -> dict[str, str]:
-    """The web container's settings, pointed at the db container's address."""
-    variables = dict(item.split("=", 1) for item in box.container("prod", "web")["Config"]["Env"])
+def _native_setup(box: Sandbox) -> tuple[dict[str, str], set[int] | None, dict]:
+    """The web container's settings, pointed at the db container's address,
+    with its worker count; the CPUs its CPU limit amounts to; and both
+    configurations, for the record."""
+    web = box.container("prod", "web")
+    variables = dict(item.split("=", 1) for item in web["Config"]["Env"])
     environment = {
         name: value
         for name, value in variables.items()
         if name not in IMAGE_ONLY_ENV and value != ""
     }
     environment.update(POSTGRES_HOST=box.container_ip("prod", "db"), POSTGRES_PORT="5432")
-    return environment
+    limit = cpu.container_cpu_limit(web)
+    cpus = None
+    if limit is not None:
+        allowed = sorted(os.sched_getaffinity(0))
+        cpus = set(allowed[: max(1, math.ceil(limit))])
+    workers = len(cpu.children(web["State"]["Pid"])) if cpu.available() else None
+    if workers:
+        environment["WEB_CONCURRENCY"] = str(workers)
+    record = {
+        "container": {
+            "cpu_limit": limit,
+            "workers": workers,
+            "threads": variables.get("GUNICORN_THREADS"),
+        },
+        "native": {"cpus": sorted(cpus) if cpus else "all", "workers": workers},
+    }
+    return environment, cpus, record
 
 
 def _container_target(box: Sandbox, mode: str) -> dict:
@@ -130,7 +150,8 @@ def run(profile: dict, quick: bool, settings: dict[str, str]) -> dict:
         say("HTTP: gunicorn in the container and natively on the host")
         result["seed_rows"] = throughput.seed(box, "prod")
         log = box.tmp / "native-gunicorn.log"
-        with NativeGunicorn(box.root, _native_environment(box), log) as native:
+        environment, cpus, servers = _native_setup(box)
+        with NativeGunicorn(box.root, environment, log, cpus) as native:
             targets = {
                 "container": _container_target(box, "prod"),
                 "native": {"url": native.url},
@@ -158,6 +179,7 @@ def run(profile: dict, quick: bool, settings: dict[str, str]) -> dict:
             "summary": summary,
             "ratios": throughput.ratios(summary),
             "soak": soak,
+            "servers": servers,
         }
         result["devloop"] = {
             "autoreload_s": devloop.autoreload(box, profile["autoreload"]),

@@ -51,6 +51,21 @@ def tree_seconds(roots: list[int]) -> float:
     return total
 
 
+def children(pid: int) -> list[int]:
+    """PIDs whose parent is ``pid`` (gunicorn's workers, for its master)."""
+    return sorted(child for child, (parent, _) in _processes().items() if parent == pid)
+
+
+def container_cpu_limit(inspect: dict) -> float | None:
+    """CPUs' worth of time a container may use (docker inspect); None: no limit."""
+    host = inspect["HostConfig"]
+    if host.get("NanoCpus"):
+        return host["NanoCpus"] / 1e9
+    if host.get("CpuQuota", 0) > 0 and host.get("CpuPeriod"):
+        return host["CpuQuota"] / host["CpuPeriod"]
+    return None
+
+
 def port_proxies(host_port: int) -> list[int]:
     """PIDs of docker-proxy processes publishing ``host_port``."""
     pids = []

@@ -13,7 +13,7 @@ import urllib.request
 from pathlib import Path
 from typing import Self
 
-from bench.sandbox import REPO_DIR, free_port
+from bench.sandbox import PROXY_HEADERS, REPO_DIR, free_port
 
 WRK_SCRIPT = Path(__file__).resolve().parent / "wrk_report.lua"
 WRK_THREADS = 2
@@ -28,6 +28,7 @@ def run_wrk(url: str, connections: int, seconds: int) -> dict:
         f"--duration={seconds}s",
         "--timeout=10s",
         f"--script={WRK_SCRIPT}",
+        *[f"--header={name}: {value}" for name, value in PROXY_HEADERS.items()],
         url,
     ]
     result = subprocess.run(
@@ -65,7 +66,8 @@ def parse_wrk(output: str) -> dict:
 
 
 def get(url: str, timeout: float = 5) -> tuple[int, bytes]:
-    with urllib.request.urlopen(url, timeout=timeout) as response:
+    request = urllib.request.Request(url, headers=PROXY_HEADERS)
+    with urllib.request.urlopen(request, timeout=timeout) as response:
         return response.status, response.read()
 
 
@@ -86,17 +88,20 @@ class NativeGunicorn:
     """The image's gunicorn config run on the host, against the stack's db.
 
     Same gunicorn.conf.py (workers, threads, timeouts, access log), same
-    Django settings and environment as the web container; only the bind
-    address differs. The database is reached at the db container's address
+    Django settings and environment as the web container, the same number
+    of workers, and as many CPUs as the container's CPU limit allows (as
+    CPU affinity: the container's limit is a quota of time over all CPUs);
+    only the bind address differs. The database is reached at the db container's address
     on the project's bridge network: the path the web container takes too,
     without a published port (and its proxy) that production does not have.
     """
 
-    def __init__(self, root: Path, environment: dict[str, str], log: Path):
+    def __init__(self, root: Path, environment: dict[str, str], log: Path, cpus: set[int] | None):
         self.root = root
         self.port = free_port()
         self.environment = environment
         self.log = log
+        self.cpus = cpus
         self.process: subprocess.Popen | None = None
 
     @property
@@ -123,6 +128,10 @@ class NativeGunicorn:
             str(self.root / "app"),
             "config.wsgi",
         ]
+        if self.cpus:
+            # taskset (util-linux): the affinity holds from the first
+            # instruction, before gunicorn.conf.py counts the CPUs.
+            command = ["taskset", "--cpu-list", ",".join(map(str, sorted(self.cpus))), *command]
         env = {"PATH": os.environ["PATH"], "DJANGO_ENV_FILE": "/nonexistent", **self.environment}
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)

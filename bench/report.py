@@ -104,11 +104,11 @@ def _verdict(ok) -> str:
 
 
 def _median_phases(runs: list[dict]) -> dict:
-    keys = sorted(
-        {key for run in runs for key in run},
-        key=lambda key: statistics.median(run.get(key, 0) for run in runs),
-    )
-    return {key: statistics.median(run[key] for run in runs if key in run) for key in keys}
+    """Median time of each milestone, over the runs where it was seen, in
+    time order."""
+    keys = {key for run in runs for key in run}
+    medians = {key: statistics.median(run[key] for run in runs if key in run) for key in keys}
+    return dict(sorted(medians.items(), key=lambda item: item[1]))
 
 
 def render(result: dict) -> str:
@@ -225,6 +225,18 @@ def _render_http(result: dict) -> list[str]:
                     f"{row['p99_ms']:.1f} ms | {row['non2xx']} | {row['socket_errors']} | "
                     f"{_fmt(row.get('server_cpu_ms'), 'ms')} | {_fmt(row.get('proxy_cpu_ms'), 'ms')} |"
                 )
+    servers = http.get("servers")
+    if servers:
+        container, native = servers["container"], servers["native"]
+        limit = container["cpu_limit"]
+        lines += [
+            "",
+            (
+                f"gunicorn in the container: CPU limit {limit if limit is not None else 'none'}, "
+                f"{container['workers']} workers × {container['threads']} threads; natively: "
+                f"CPUs {native['cpus']} (affinity), {native['workers']} workers, same settings."
+            ),
+        ]
     soak = http.get("soak")
     if soak:
         lines += [

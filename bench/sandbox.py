@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO_DIR = Path(__file__).resolve().parent.parent
+# What the TLS proxy in front of production adds to every request.
+PROXY_HEADERS = {"X-Forwarded-Proto": "https"}
 COMMAND_TIMEOUT = 900
 
 
@@ -109,6 +111,9 @@ class Sandbox:
             "POSTGRES_PASSWORD": secrets.token_urlsafe(24),
             "ALLOWED_HOSTS": "localhost,127.0.0.1",
             "WEB_BIND_ADDRESS": "127.0.0.1",
+            # Production behind a TLS proxy: the benchmark plays the proxy
+            # and sends PROXY_HEADERS (otherwise every request is redirected).
+            "SECURE_PROXY_SSL_HEADER": "X-Forwarded-Proto",
             **{name: str(port) for name, port in self.ports.items()},
             **overrides,
         }
@@ -174,9 +179,17 @@ class Sandbox:
         ).stdout.strip()
 
     def container(self, mode: str, service: str) -> dict:
+        found = self.find_container(mode, service)
+        if found is None:
+            raise CommandFailed(f"no {service} container in project {self.project}")
+        return found
+
+    def find_container(self, mode: str, service: str) -> dict | None:
+        """docker inspect of the service's container; None when it has none
+        (a one-off service run with --rm leaves none)."""
         ids = self.compose(mode, "ps", "--all", "-q", service).stdout.split()
         if not ids:
-            raise CommandFailed(f"no {service} container in project {self.project}")
+            return None
         output = subprocess.run(
             ["docker", "inspect", ids[0]], capture_output=True, text=True, check=True
         ).stdout

@@ -30,10 +30,15 @@ def phases(box: Sandbox, started_at: float) -> dict:
     timestamps: containers started, db and web first healthy, migrate done."""
     result = {}
     for service in ("db", "migrate", "web"):
-        state = box.container("prod", service)["State"]
+        found = box.find_container("prod", service)
+        if found is None:
+            continue  # run.sh runs migrations in one-off containers
+        state = found["State"]
+        if _when(state["StartedAt"]) < started_at:
+            continue  # left running from before this call
         result[f"{service}_started"] = round(_when(state["StartedAt"]) - started_at, 3)
-        if service == "migrate":
-            result["migrate_finished"] = round(_when(state["FinishedAt"]) - started_at, 3)
+        if not state["Running"]:
+            result[f"{service}_finished"] = round(_when(state["FinishedAt"]) - started_at, 3)
         healthy = first_healthy((state.get("Health") or {}).get("Log") or [])
         if healthy is not None:
             result[f"{service}_healthy"] = round(healthy - started_at, 3)
