@@ -9,7 +9,9 @@
 #   superuser     create the DJANGO_SUPERUSER_* superuser if it does not exist
 #   manage ARGS   any manage.py command, e.g. `manage showmigrations`
 # Each of these waits for the database first (DB_WAIT_TIMEOUT seconds, 30 by
-# default). Anything else runs as given: `sh`, `python -V`, ...
+# default); gunicorn does it itself, in its master process, with Django
+# already loaded (docker/gunicorn.conf.py). Anything else runs as given:
+# `sh`, `python -V`, ...
 set -eu
 
 _manage() {
@@ -27,7 +29,6 @@ fi
 
 case "$role" in
   serve)
-    _wait_for_db
     # gunicorn itself parses WEB_CONCURRENCY; empty means "the default" here.
     if [ -z "${WEB_CONCURRENCY:-}" ]; then
       unset WEB_CONCURRENCY

@@ -283,6 +283,21 @@ reset() {
   _say "dev data deleted; sh run.sh -1 starts afresh"
 }
 
+bench() {
+  # Measure start, rebuild, image size and HTTP speed in a throwaway copy of the stack (bench/README.md; --quick: a short run)
+  if ! command -v wrk >/dev/null 2>&1; then
+    if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+      _die "wrk is not installed: install it (Debian/Ubuntu: sudo apt-get install wrk; macOS: brew install wrk), then run sh run.sh bench again"
+    fi
+    _say "installing wrk with apt-get"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; } >/dev/null \
+      || _die "apt-get could not install wrk: install it yourself (apt-get install wrk), then run sh run.sh bench again"
+  fi
+  _require_docker
+  _venv
+  .venv/bin/python -m bench "$@"
+}
+
 help() {
   # Show this help
   cat <<EOF
@@ -1128,7 +1143,7 @@ _main() {
       MODE="${MODE:-dev}"
       up "$@"
       ;;
-    down | logs | ps | manage | superuser | shell | psql | backup | restore | doctor | test | lint | reset)
+    down | logs | ps | manage | superuser | shell | psql | backup | restore | doctor | test | lint | reset | bench)
       "$command" "$@"
       ;;
     install-service) install_service "$@" ;;

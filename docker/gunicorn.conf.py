@@ -7,6 +7,7 @@ https://docs.gunicorn.org/en/stable/settings.html
 
 import math
 import os
+import sys
 from pathlib import Path
 
 
@@ -49,10 +50,19 @@ def _usable_cpus() -> int:
 _cpus = _usable_cpus()
 
 bind = "0.0.0.0:8000"
-# gunicorn's recommended starting point: (2 x cores) + 1 sync workers, with
-# the cores the container's CPU limit allows (so the default fits its memory).
+# gunicorn's recommended starting point, (2 x cores) + 1 workers, with the
+# cores the container's CPU limit allows (so the default fits its memory),
+# each with 2 threads: with more than one thread gunicorn runs threaded
+# (gthread) workers, which keep client connections alive; that saves a TCP
+# handshake per request, and a connection through Docker's port proxy.
+# 1 thread means plain sync workers, which close the connection after each
+# response (compare them with: sh run.sh bench --set GUNICORN_THREADS=1).
 workers = _int_from_env("WEB_CONCURRENCY", 2 * _cpus + 1)
-threads = _int_from_env("GUNICORN_THREADS", 1)
+threads = _int_from_env("GUNICORN_THREADS", 2)
+# Django is imported once, in the master, before the workers are forked:
+# they start at once instead of each importing it (all at once, on the same
+# few cores), and share its memory. No database connection is open at fork.
+preload_app = True
 timeout = _int_from_env("GUNICORN_TIMEOUT", 30)
 graceful_timeout = _int_from_env("GUNICORN_GRACEFUL_TIMEOUT", 30)
 keepalive = 5
@@ -67,3 +77,22 @@ worker_tmp_dir = "/dev/shm"
 # The root filesystem is read-only and nothing here uses gunicornc: no
 # control socket (it would go to $HOME/.gunicorn and fail with a warning).
 control_socket_disable = True
+
+
+def on_starting(server):
+    """Wait for the database (DB_WAIT_TIMEOUT seconds) before serving.
+
+    Runs in the master with Django already loaded (preload_app), so the
+    wait costs no second interpreter; the connection it opened is closed
+    before the workers are forked, so that none of them shares it.
+    """
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+    from django.db import connections
+
+    try:
+        call_command("wait_for_db", "--timeout", os.environ.get("DB_WAIT_TIMEOUT") or "30")
+    except CommandError as error:
+        sys.exit(f"CommandError: {error}")
+    finally:
+        connections.close_all()

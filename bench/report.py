@@ -1,0 +1,256 @@
+"""The budget (issue 5) checked against a result, and the Markdown table."""
+
+import statistics
+
+MB = 1_000_000
+
+
+def _get(data: dict, *keys):
+    for key in keys:
+        if not isinstance(data, dict) or key not in data:
+            return None
+        data = data[key]
+    return data
+
+
+def _line(line: str, target: str, measured, unit: str, ok) -> dict:
+    return {"line": line, "target": target, "measured": measured, "unit": unit, "ok": ok}
+
+
+def _at_most(value, limit):
+    return None if value is None else value <= limit
+
+
+def _at_least(value, limit):
+    return None if value is None else value >= limit
+
+
+def budget(result: dict) -> list[dict]:
+    """One row per budget line; ok is None when it was not measured."""
+    warm = _get(result, "startup", "warm_s", "median")
+    rebuild = _get(result, "rebuild", "code_only", "total_s", "median")
+    reload = _get(result, "devloop", "autoreload_s", "median")
+    added = _get(result, "image", "added_bytes")
+    added_mb = None if added is None else round(added / MB, 1)
+    tests = _get(result, "devloop", "test_s", "median")
+    rows = [
+        _line("warm `run.sh -0` to healthy", "≤ 3 s", warm, "s", _at_most(warm, 3)),
+        _line("code-only prod rebuild + restart", "≤ 10 s", rebuild, "s", _at_most(rebuild, 10)),
+        _line("dev autoreload picks up a change", "≤ 2 s", reload, "s", _at_most(reload, 2)),
+        _line(
+            "layers added over the python base", "≤ 60 MB", added_mb, "MB", _at_most(added_mb, 60)
+        ),
+    ]
+    for connections in ("16", "64"):
+        ratio = _get(result, "http", "ratios", "container/native", "items", connections)
+        rows.append(
+            _line(
+                f"container/native req/s, items, {connections} conns",
+                "≥ 0.9",
+                ratio,
+                "×",
+                _at_least(ratio, 0.9),
+            )
+        )
+    for connections in ("16", "64"):
+        ratio = _get(result, "http", "ratios", "gunicorn/runserver", "items", connections)
+        rows.append(
+            _line(
+                f"gunicorn/runserver req/s, items, {connections} conns",
+                "≥ 5",
+                ratio,
+                "×",
+                _at_least(ratio, 5),
+            )
+        )
+    soak = _get(result, "http", "soak")
+    if soak:
+        errors = soak["non2xx"] + soak["socket_errors"]
+        long_enough = soak["seconds"] >= 29.5
+        rows.append(
+            _line(
+                f"errors at 64 conns for {soak['seconds']:.0f} s (items, container)",
+                "0 over 30 s",
+                errors,
+                "",
+                errors == 0 if long_enough else None,
+            )
+        )
+    for connections, limit in (("64", 75), ("16", 20)):
+        p99 = _get(result, "http", "summary", "container", "items", connections, "p99_ms")
+        rows.append(
+            _line(
+                f"p99, items, {connections} conns (container)",
+                f"≤ {limit} ms",
+                p99,
+                "ms",
+                _at_most(p99, limit),
+            )
+        )
+    rows.append(_line("`run.sh test` warm (no e2e)", "≤ 15 s", tests, "s", _at_most(tests, 15)))
+    return rows
+
+
+def _fmt(value, unit: str = "") -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        value = f"{value:.2f}" if abs(value) < 10 else f"{value:.1f}"
+    return f"{value} {unit}".strip() if unit and unit != "×" else f"{value}{unit}"
+
+
+def _verdict(ok) -> str:
+    return {True: "met", False: "**missed**", None: "not measured"}[ok]
+
+
+def _median_phases(runs: list[dict]) -> dict:
+    """Median time of each milestone, over the runs where it was seen, in
+    time order."""
+    keys = {key for run in runs for key in run}
+    medians = {key: statistics.median(run[key] for run in runs if key in run) for key in keys}
+    return dict(sorted(medians.items(), key=lambda item: item[1]))
+
+
+def render(result: dict) -> str:
+    machine = result.get("machine", {})
+    lines = [
+        f"# Benchmark {result.get('started_at', '')}" + (" (quick)" if result.get("quick") else ""),
+        "",
+        (
+            f"Machine: {machine.get('cpus_usable')} cores ({machine.get('cpu_model')}), "
+            f"{machine.get('memory_gib')} GiB, Docker {machine.get('docker')}, Compose {machine.get('compose')}, "
+            f"{machine.get('wrk')}; Python {machine.get('container_python', '?')} in the image, "
+            f"{machine.get('host_python')} on the host. Load average at start / end: "
+            f"{result.get('load_average', {}).get('start')} / {result.get('load_average', {}).get('end')}. "
+            f"Commit {result.get('commit', '?')}. Medians of the repetitions shown."
+        ),
+        "",
+        *(
+            [
+                f"Settings changed for this run: {', '.join(f'`{k}={v}`' for k, v in settings.items())}.",
+                "",
+            ]
+            if (settings := result.get("settings"))
+            else []
+        ),
+        "## Budget",
+        "",
+        "| budget line | target | measured | verdict |",
+        "| --- | --- | --- | --- |",
+    ]
+    for row in result.get("budget") or budget(result):
+        lines.append(
+            f"| {row['line']} | {row['target']} | {_fmt(row['measured'], row['unit'])} | {_verdict(row['ok'])} |"
+        )
+    lines += _render_startup(result) + _render_image(result) + _render_http(result)
+    return "\n".join(lines) + "\n"
+
+
+def _render_startup(result: dict) -> list[str]:
+    startup, rebuild = result.get("startup"), result.get("rebuild")
+    if not startup:
+        return []
+    lines = ["", "## Start and rebuild", "", "| what | median | runs |", "| --- | --- | --- |"]
+    for key, label in (
+        ("cold_s", "cold `run.sh -0`, fresh volume, to healthy"),
+        ("warm_s", "warm `run.sh -0` after `down`, to healthy"),
+        ("noop_redeploy_s", "`run.sh -0` again while running"),
+        ("down_s", "`run.sh -0 down`"),
+    ):
+        if key in startup:
+            runs = ", ".join(map(str, startup[key]["runs"]))
+            lines.append(f"| {label} | {_fmt(startup[key]['median'], 's')} | {runs} |")
+    for key, label in (("code_only", "code-only change"), ("requirements", "requirements change")):
+        part = (rebuild or {}).get(key)
+        if part:
+            reused = ", ".join(
+                {True: "yes", False: "no", None: "?"}[value] for value in part["deps_reused"]
+            )
+            lines.append(
+                f"| {label}: build + `run.sh -0` | {_fmt(part['total_s']['median'], 's')} | "
+                f"build {_fmt(part['build_s']['median'], 's')} + restart {_fmt(part['restart_s']['median'], 's')}; "
+                f"deps layer reused: {reused} |"
+            )
+    if startup.get("warm_phases"):
+        phases = _median_phases(startup["warm_phases"])
+        steps = ", ".join(f"{name} {_fmt(seconds, 's')}" for name, seconds in phases.items())
+        lines += [
+            "",
+            f"Warm start timeline (seconds after `run.sh -0` was called, medians): {steps}.",
+        ]
+    return lines
+
+
+def _render_image(result: dict) -> list[str]:
+    image = result.get("image")
+    if not image:
+        return []
+    lines = [
+        "",
+        "## Image",
+        "",
+        (
+            f"Web image {image['image_bytes'] / MB:.1f} MB; base `{image['base']}` {image['base_bytes'] / MB:.1f} MB; "
+            f"added {image['added_bytes'] / MB:.1f} MB:"
+        ),
+        "",
+        "| layer | size |",
+        "| --- | --- |",
+    ]
+    for layer in image["added_layers"]:
+        step = layer["step"].replace("|", "\\|")
+        lines.append(f"| `{step[:80]}` | {layer['bytes'] / MB:.2f} MB |")
+    return lines
+
+
+def _render_http(result: dict) -> list[str]:
+    http = result.get("http")
+    if not http:
+        return []
+    lines = [
+        "",
+        f"## HTTP (wrk, {http['seconds']} s per run, {http['reps']} repetitions, 127.0.0.1)",
+        "",
+        (
+            "| server | endpoint | conns | req/s | p50 | p99 | non-2xx | socket errors "
+            "| server CPU/req | proxy CPU/req |"
+        ),
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for target, endpoints in http["summary"].items():
+        for endpoint, by_connections in endpoints.items():
+            for connections, row in by_connections.items():
+                lines.append(
+                    f"| {target} | {endpoint} | {connections} | {row['rps']:.0f} | {row['p50_ms']:.1f} ms | "
+                    f"{row['p99_ms']:.1f} ms | {row['non2xx']} | {row['socket_errors']} | "
+                    f"{_fmt(row.get('server_cpu_ms'), 'ms')} | {_fmt(row.get('proxy_cpu_ms'), 'ms')} |"
+                )
+    servers = http.get("servers")
+    if servers:
+        container, native = servers["container"], servers["native"]
+        limit = container["cpu_limit"]
+        lines += [
+            "",
+            (
+                f"gunicorn in the container: CPU limit {limit if limit is not None else 'none'}, "
+                f"{container['workers']} workers × {container['threads']} threads; natively: "
+                f"CPUs {native['cpus']} (affinity), {native['workers']} workers, same settings."
+            ),
+        ]
+    soak = http.get("soak")
+    if soak:
+        lines += [
+            "",
+            (
+                f"Error run: container, items, 64 conns, {soak['seconds']:.0f} s: {soak['rps']:.0f} req/s, "
+                f"p99 {soak['p99_ms']:.1f} ms, {soak['non2xx']} non-2xx, {soak['socket_errors']} socket errors."
+            ),
+        ]
+    for label, endpoints in http.get("ratios", {}).items():
+        parts = [
+            f"{endpoint} at {conns} conns {ratio:.2f}×"
+            for endpoint, by in endpoints.items()
+            for conns, ratio in by.items()
+        ]
+        lines += ["", f"Ratio {label} (req/s): " + "; ".join(parts) + "."]
+    return lines

@@ -1,0 +1,203 @@
+"""The benchmark's parsing and reporting (bench/): what it reads from wrk,
+BuildKit and Docker, and how it judges the budget. The measurements
+themselves run with `sh run.sh bench`, never in the tests."""
+
+import argparse
+from pathlib import Path
+
+import pytest
+
+from bench.__main__ import _setting
+from bench.image import base_image
+from bench.load import parse_wrk
+from bench.report import budget, render
+from bench.startup import first_healthy, parse_deps_reused
+from bench.throughput import ratios, summarise
+
+WRK_OUTPUT = """Running 3s test @ http://127.0.0.1:8000/healthz
+  2 threads and 16 connections
+Requests/sec:   2000.00
+WRK_JSON {"requests": 6000, "duration_us": 3000000, "bytes": 100, "non2xx": 3, \
+"errors": {"connect": 1, "read": 2, "write": 0, "status": 3, "timeout": 4}, \
+"latency_us": {"p50": 1500, "p90": 4000, "p99": 12345, "max": 50000, "mean": 1800.5}}
+"""
+
+
+def test_parse_wrk_reads_the_script_line_in_report_units():
+    result = parse_wrk(WRK_OUTPUT)
+    assert result["rps"] == 2000.0
+    assert result["p50_ms"] == 1.5
+    assert result["p99_ms"] == 12.35
+    assert result["non2xx"] == 3
+    # Socket errors: connect + read + write + timeout; status errors are
+    # counted among the non-2xx.
+    assert result["socket_errors"] == 7
+
+
+def test_parse_wrk_without_the_script_line_fails_loudly():
+    with pytest.raises(RuntimeError, match="WRK_JSON"):
+        parse_wrk("Running 3s test\nRequests/sec: 10\n")
+
+
+BUILD_REUSED = """#7 [web deps 4/4] RUN --mount=type=cache,target=/root/.cache/pip     pip --python /venv/bin/python install -r /tmp/requirements.txt
+#7 CACHED
+
+#8 [web runtime 8/9] COPY app/ /app/
+#8 DONE 0.1s
+"""
+BUILD_REBUILT = """#7 [web deps 4/4] RUN --mount=type=cache,target=/root/.cache/pip     pip --python /venv/bin/python install -r /tmp/requirements.txt
+#7 1.234 Collecting Django==5.2.19
+#7 DONE 12.3s
+
+#8 [web runtime 3/9] COPY --from=deps /venv /venv
+#8 CACHED
+"""
+
+
+def test_parse_deps_reused_follows_the_pip_step_number():
+    assert parse_deps_reused(BUILD_REUSED) is True
+    assert parse_deps_reused(BUILD_REBUILT) is False
+    assert parse_deps_reused("#1 [web internal] load build definition\n#1 DONE 0.0s\n") is None
+
+
+def _check(end: str, code: int) -> dict:
+    return {"End": f"2026-01-01T00:00:{end}Z", "ExitCode": code}
+
+
+def test_first_healthy_ignores_a_log_that_may_have_lost_its_first_pass():
+    assert first_healthy(
+        [_check("01.5", 1), _check("03.5", 0), _check("05.5", 0)]
+    ) == pytest.approx(1767225603.5)
+    assert first_healthy([_check("01.5", 0), _check("03.5", 0)]) == pytest.approx(1767225601.5)
+    full = [_check(f"0{second}.0", 0) for second in range(1, 6)]
+    assert first_healthy(full) is None
+    assert first_healthy([_check("01.0", 1)]) is None
+
+
+def _run(
+    target: str, endpoint: str, connections: int, rps: float, p99: float, non2xx: int = 0
+) -> dict:
+    return {
+        "target": target,
+        "endpoint": endpoint,
+        "connections": connections,
+        "rps": rps,
+        "p50_ms": p99 / 3,
+        "p99_ms": p99,
+        "non2xx": non2xx,
+        "socket_errors": 0,
+    }
+
+
+def test_summarise_takes_medians_and_sums_errors_and_ratios_pair_targets():
+    runs = [
+        _run("container", "items", 16, 900, 10, non2xx=1),
+        _run("container", "items", 16, 1000, 12),
+        _run("container", "items", 16, 1100, 30, non2xx=2),
+        _run("native", "items", 16, 1000, 9),
+        _run("runserver", "items", 16, 200, 50),
+    ]
+    summary = summarise(runs)
+    assert summary["container"]["items"]["16"]["rps"] == 1000
+    assert summary["container"]["items"]["16"]["p99_ms"] == 12
+    assert summary["container"]["items"]["16"]["non2xx"] == 3
+    assert ratios(summary) == {
+        "container/native": {"items": {"16": 1.0}},
+        "gunicorn/runserver": {"items": {"16": 5.0}},
+    }
+
+
+def _row(rps: float, p99: float) -> dict:
+    return {
+        "rps": rps,
+        "p50_ms": p99 / 3,
+        "p99_ms": p99,
+        "non2xx": 0,
+        "socket_errors": 0,
+        "reps": 1,
+    }
+
+
+def _result() -> dict:
+    """A complete result, as `python -m bench` writes it (fewer runs)."""
+    return {
+        "started_at": "2026-01-01T00:00:00Z",
+        "quick": False,
+        "machine": {"cpus_usable": 2, "cpu_model": "test CPU", "memory_gib": 4.0},
+        "startup": {
+            "cold_s": {"median": 9.0, "runs": [9.0]},
+            "warm_s": {"median": 2.5, "runs": [2.5]},
+            "warm_phases": [{"db_started": 0.5, "web_healthy": 2.4}],
+            "noop_redeploy_s": {"median": 1.5, "runs": [1.5]},
+            "down_s": {"median": 1.0, "runs": [1.0]},
+        },
+        "rebuild": {
+            "code_only": {
+                "build_s": {"median": 3.0},
+                "restart_s": {"median": 9.0},
+                "total_s": {"median": 12.0},
+                "deps_reused": [True],
+            }
+        },
+        "image": {
+            "image_bytes": 242_000_000,
+            "base": "python:3.13-slim",
+            "base_bytes": 193_000_000,
+            "added_bytes": 49_000_000,
+            "added_layers": [{"bytes": 45_000_000, "step": "COPY /venv /venv # buildkit"}],
+        },
+        "http": {
+            "seconds": 10,
+            "reps": 1,
+            "summary": {
+                "container": {"items": {"16": _row(950, 25.0), "64": _row(850, 70.0)}},
+                "native": {"items": {"16": _row(1000, 20.0), "64": _row(1000, 60.0)}},
+            },
+            "ratios": {"container/native": {"items": {"16": 0.95, "64": 0.85}}},
+            "soak": {"seconds": 30.0, "rps": 800, "p99_ms": 70.0, "non2xx": 0, "socket_errors": 0},
+        },
+    }
+
+
+def test_budget_judges_each_line_and_leaves_the_unmeasured_open():
+    rows = {row["line"]: row for row in budget(_result())}
+    assert rows["warm `run.sh -0` to healthy"]["ok"] is True
+    assert rows["code-only prod rebuild + restart"]["ok"] is False
+    assert rows["layers added over the python base"]["measured"] == 49.0
+    assert rows["container/native req/s, items, 16 conns"]["ok"] is True
+    assert rows["container/native req/s, items, 64 conns"]["ok"] is False
+    assert rows["p99, items, 16 conns (container)"]["ok"] is False
+    assert rows["p99, items, 64 conns (container)"]["ok"] is True
+    assert rows["errors at 64 conns for 30 s (items, container)"]["ok"] is True
+    assert rows["dev autoreload picks up a change"]["ok"] is None
+    assert rows["`run.sh test` warm (no e2e)"]["ok"] is None
+
+
+def test_a_short_error_run_does_not_count_as_the_30_second_budget():
+    result = _result()
+    result["http"]["soak"] = {"seconds": 5.0, "non2xx": 0, "socket_errors": 0}
+    rows = {row["line"]: row for row in budget(result)}
+    assert rows["errors at 64 conns for 5 s (items, container)"]["ok"] is None
+
+
+def test_render_shows_the_verdicts():
+    text = render(_result())
+    assert "| warm `run.sh -0` to healthy | ≤ 3 s | 2.50 s | met |" in text
+    assert "| code-only prod rebuild + restart | ≤ 10 s | 12.0 s | **missed** |" in text
+    assert "deps layer reused: yes" in text
+    assert "not measured" in text
+
+
+def test_base_image_is_the_final_stage(tmp_path: Path):
+    dockerfile = tmp_path / "Dockerfile"
+    dockerfile.write_text(
+        "FROM python:3.13-slim AS deps\nRUN true\nFROM python:3.13-slim AS runtime\n"
+    )
+    assert base_image(dockerfile) == "python:3.13-slim"
+
+
+def test_set_takes_only_name_equals_value():
+    assert _setting("GUNICORN_THREADS=4") == "GUNICORN_THREADS=4"
+    for bad in ("GUNICORN_THREADS", "lower=1", "=4"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            _setting(bad)
