@@ -122,7 +122,11 @@ def test_only_the_web_port_is_published(prod):
         service = container["Config"]["Labels"]["com.docker.compose.service"]
         bindings = container["HostConfig"]["PortBindings"] or {}
         published[service] = sorted(port for port, hosts in bindings.items() if hosts)
-    assert published == {"db": [], "migrate": [], "web": ["8000/tcp"]}
+    # run.sh migrates in one-off containers (gone again); plain Compose leaves
+    # an exited migrate container: neither publishes anything.
+    assert published.pop("web") == ["8000/tcp"]
+    assert published.pop("db") == []
+    assert published == {} or published == {"migrate": []}
 
     ports = would_be_ports(prod)
     assert {prod.ports["DEV_DB_PORT"], prod.ports["PGADMIN_PORT"]} <= ports
@@ -192,7 +196,7 @@ def test_containers_are_hardened_and_limited_as_configured(prod):
         container["Config"]["Labels"]["com.docker.compose.service"]: container["HostConfig"]
         for container in project_containers(prod)
     }
-    assert set(containers) == {"db", "migrate", "web"}
+    assert {"db", "web"} <= set(containers) <= {"db", "migrate", "web"}
     for service, host in containers.items():
         assert host["SecurityOpt"] == ["no-new-privileges:true"], service
         assert host["CapDrop"] == ["ALL"], service
