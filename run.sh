@@ -227,8 +227,8 @@ lint() {
   [ "$#" -eq 0 ] || _usage_error "lint takes no arguments"
   _venv
   lint_failed=""
-  .venv/bin/ruff check app tests || lint_failed="$lint_failed ruff"
-  .venv/bin/ruff format --check app tests || lint_failed="$lint_failed ruff-format"
+  .venv/bin/ruff check app tests bench || lint_failed="$lint_failed ruff"
+  .venv/bin/ruff format --check app tests bench || lint_failed="$lint_failed ruff-format"
   # Every shell script (named *.sh, or with a sh or bash shebang) as POSIX sh
   # unless its shebang asks for bash, and every Dockerfile.
   lint_files="$(find . \( -name .git -o -name .venv -o -name node_modules \) -prune -o -type f -print | sort)"
@@ -580,43 +580,41 @@ _start_dev() {
 _deploy() {
   _dc build web || _die "the web image did not build (output above)"
   _dc up --detach --wait db || _up_failed
-  stamp="$(_deploy_stamp)"
-  if [ -n "$stamp" ] && [ "$(_deployed_stamp)" = "$stamp" ]; then
+  state="$(_deploy_state)"
+  if [ -n "$state" ] && [ "${state%%|*}" = "${state#*|}" ]; then
     _say "no pending migrations (this image already deployed on this database)"
-  else
-    status=0
-    plan="$(_dc run --rm --no-deps -T migrate plan)" || status="$?"
-    case "$status" in
-      0) _say "no pending migrations" ;;
-      10) _migrate_with_backup "$plan" ;;
-      11) _die "deploy refused by the migration gate (above); nothing was changed" ;;
-      *) _die "could not read the migration plan (exit $status, output above); nothing was changed" ;;
-    esac
+    _dc up --detach --wait --remove-orphans --no-deps web || _up_failed
+    return 0
   fi
+  status=0
+  plan="$(_dc run --rm --no-deps -T migrate plan)" || status="$?"
+  case "$status" in
+    0) _say "no pending migrations" ;;
+    10) _migrate_with_backup "$plan" ;;
+    11) _die "deploy refused by the migration gate (above); nothing was changed" ;;
+    *) _die "could not read the migration plan (exit $status, output above); nothing was changed" ;;
+  esac
   _dc up --detach --wait --remove-orphans --no-deps web || _up_failed
   _record_deploy
 }
 
-# What decides the migration plan: the image (code and migrations) and the
-# migrations the database has applied. Empty when either is unknown.
-_deploy_stamp() {
+# What decides the migration plan is the image (code and migrations) and the
+# migrations the database has applied: "STAMP|RECORDED", where RECORDED is
+# the stamp of the last deploy that passed the plan, kept as the database's
+# comment (a restored or recreated database has none, so it is planned
+# anew). Empty when either is unknown.
+_deploy_state() {
   image="$(docker image inspect --format '{{.Id}}' "$(_project)-web:latest" 2>/dev/null)" || return 0
-  applied="$(_db_sql "$(_db_name)" "SELECT count(*) || ':' || coalesce(max(id), 0) FROM django_migrations" 2>/dev/null)" \
-    || return 0
-  echo "deployed $image with migrations $applied"
-}
-
-# The stamp of the last deploy that passed the plan, kept as the database's
-# comment: a restored or recreated database has none, so it is planned anew.
-_deployed_stamp() {
-  _db_sql "$(_db_name)" "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = current_database()" \
-    2>/dev/null || true
+  _db_sql "$(_db_name)" "SELECT 'deployed $image with migrations '
+    || (SELECT count(*) || ':' || coalesce(max(id), 0) FROM django_migrations)
+    || '|' || coalesce(shobj_description(oid, 'pg_database'), '')
+    FROM pg_database WHERE datname = current_database()" 2>/dev/null || true
 }
 
 _record_deploy() {
-  stamp="$(_deploy_stamp)"
-  [ -n "$stamp" ] || return 0
-  _db_sql "$(_db_name)" "COMMENT ON DATABASE \"$(_db_name)\" IS '$stamp'" >/dev/null || true
+  state="$(_deploy_state)"
+  [ -n "$state" ] || return 0
+  _db_sql "$(_db_name)" "COMMENT ON DATABASE \"$(_db_name)\" IS '${state%%|*}'" >/dev/null || true
 }
 
 _migrate_with_backup() {
