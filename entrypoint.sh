@@ -9,8 +9,8 @@
 #   superuser     create the DJANGO_SUPERUSER_* superuser if it does not exist
 #   manage ARGS   any manage.py command, e.g. `manage showmigrations`
 # Each of these waits for the database first (DB_WAIT_TIMEOUT seconds, 30 by
-# default); gunicorn does it itself, in its master process, with Django
-# already loaded (docker/gunicorn.conf.py). Anything else runs as given:
+# default); gunicorn (docker/gunicorn.conf.py), plan and migrate do it
+# themselves, with Django already loaded. Anything else runs as given:
 # `sh`, `python -V`, ...
 set -eu
 
@@ -19,7 +19,7 @@ _manage() {
 }
 
 _wait_for_db() {
-  _manage wait_for_db --timeout "${DB_WAIT_TIMEOUT:-30}"
+  _manage wait_for_db
 }
 
 role="${1:-serve}"
@@ -40,11 +40,9 @@ case "$role" in
     exec python /app/manage.py runserver 0.0.0.0:8000
     ;;
   plan)
-    _wait_for_db
     exec python /app/manage.py migration_plan
     ;;
   migrate)
-    _wait_for_db
     exec python /app/manage.py migrate_locked
     ;;
   superuser)

@@ -1111,7 +1111,9 @@ _run_on_host() {
   _venv
   port="$(_env HOST_WEB_PORT 8001)"
   _say "runserver on the host: http://127.0.0.1:$port/ (Ctrl-C stops it; the containers keep running)"
-  DJANGO_ENV_FILE="$ENV_FILE" DEBUG=true POSTGRES_HOST=127.0.0.1 POSTGRES_PORT="$(_env DEV_DB_PORT 5433)" \
+  # CONN_MAX_AGE=0 as in compose.dev.yml: runserver's thread per connection
+  # would otherwise keep a database connection each.
+  DJANGO_ENV_FILE="$ENV_FILE" DEBUG=true CONN_MAX_AGE=0 POSTGRES_HOST=127.0.0.1 POSTGRES_PORT="$(_env DEV_DB_PORT 5433)" \
     exec .venv/bin/python app/manage.py runserver "127.0.0.1:$port"
 }
 

@@ -91,7 +91,7 @@ def on_starting(server):
     from django.db import connections
 
     try:
-        call_command("wait_for_db", "--timeout", os.environ.get("DB_WAIT_TIMEOUT") or "30")
+        call_command("wait_for_db")  # DB_WAIT_TIMEOUT
     except CommandError as error:
         sys.exit(f"CommandError: {error}")
     finally:

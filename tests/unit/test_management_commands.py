@@ -53,3 +53,24 @@ def test_wait_for_db_gives_up_with_a_message_naming_the_database():
     )
     assert result.returncode != 0
     assert "database shop at 127.0.0.1:9 not reachable after 1s" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("1", "database shop at 127.0.0.1:9 not reachable after 1s"),
+        ("soon", "DB_WAIT_TIMEOUT must be a number of seconds, got 'soon'"),
+    ],
+)
+def test_wait_for_db_reads_its_timeout_from_db_wait_timeout(value, message):
+    code = "from django.core.management import call_command\ncall_command('wait_for_db')"
+    result = run_django(
+        code,
+        DEBUG="true",
+        POSTGRES_HOST="127.0.0.1",
+        POSTGRES_PORT="9",
+        POSTGRES_DB="shop",
+        DB_WAIT_TIMEOUT=value,
+    )
+    assert result.returncode != 0
+    assert message in result.stderr

@@ -36,6 +36,8 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, lock_timeout: float, **options):
+        # The entrypoint does not wait first: one Django start, not two.
+        call_command("wait_for_db")
         changes = models_without_migrations()
         if changes and not settings.DEBUG:
             raise CommandError(gate_message(changes))

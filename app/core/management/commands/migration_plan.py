@@ -10,6 +10,7 @@ Exit status (run.sh decides on it):
 import sys
 
 from django.conf import settings
+from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
@@ -24,6 +25,8 @@ class Command(BaseCommand):
     help = "Check the migration gate and list pending migrations (exit 0, 10 or 11)."
 
     def handle(self, *args, **options):
+        # The entrypoint does not wait first: one Django start, not two.
+        call_command("wait_for_db")
         changes = models_without_migrations()
         if changes and not settings.DEBUG:
             self.stderr.write(f"REFUSED: {gate_message(changes)}")

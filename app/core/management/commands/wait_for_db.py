@@ -1,5 +1,11 @@
-"""Block until the default database accepts a real connection."""
+"""Block until the default database accepts a real connection.
 
+The timeout is --timeout, else DB_WAIT_TIMEOUT, else 30 seconds: the one
+place that setting is read (entrypoint roles and gunicorn's master call
+this command).
+"""
+
+import os
 import time
 
 from django.core.management.base import BaseCommand, CommandError
@@ -15,11 +21,13 @@ class Command(BaseCommand):
         parser.add_argument(
             "--timeout",
             type=float,
-            default=30.0,
-            help="seconds to keep trying before giving up (default: 30)",
+            default=None,
+            help="seconds to keep trying before giving up (default: DB_WAIT_TIMEOUT, or 30)",
         )
 
-    def handle(self, *args, timeout: float, **options):
+    def handle(self, *args, timeout: float | None, **options):
+        if timeout is None:
+            timeout = _timeout_from_env()
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -40,3 +48,13 @@ class Command(BaseCommand):
             f"{timeout:g}s ({reason}). Is the db service up (sh run.sh ps)? "
             "Do POSTGRES_* / DATABASE_URL in .env match it?"
         )
+
+
+def _timeout_from_env() -> float:
+    raw = os.environ.get("DB_WAIT_TIMEOUT", "").strip()
+    if not raw:
+        return 30.0
+    try:
+        return float(raw)
+    except ValueError:
+        raise CommandError(f"DB_WAIT_TIMEOUT must be a number of seconds, got {raw!r}") from None
