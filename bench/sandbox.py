@@ -8,27 +8,20 @@ deletes the copy's containers, volumes and image, and nothing else.
 """
 
 import json
-import os
 import re
 import secrets
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO_DIR = Path(__file__).resolve().parent.parent
+from tests.helpers import REPO_DIR, clean_env, copy_repository, free_port, remove_project_leftovers
+
 # What the TLS proxy in front of production adds to every request.
 PROXY_HEADERS = {"X-Forwarded-Proto": "https"}
 COMMAND_TIMEOUT = 900
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
@@ -39,18 +32,12 @@ class Timed:
     stderr: str
 
 
-def _clean_env(**extra: str) -> dict[str, str]:
-    """run.sh and docker see only these variables: settings come from .env."""
-    keep = ("PATH", "HOME", "DOCKER_HOST", "LANG", "TMPDIR")
-    return {**{k: os.environ[k] for k in keep if k in os.environ}, **extra}
-
-
 def run_timed(command: list[str], cwd: Path, env: dict[str, str] | None = None) -> Timed:
     start = time.monotonic()
     result = subprocess.run(
         command,
         cwd=cwd,
-        env=env if env is not None else _clean_env(),
+        env=env if env is not None else clean_env(),
         capture_output=True,
         text=True,
         stdin=subprocess.DEVNULL,
@@ -65,12 +52,12 @@ class CommandFailed(RuntimeError):
 
 
 class Sandbox:
-    def __init__(self, repo: Path = REPO_DIR, settings: dict[str, str] | None = None):
+    def __init__(self, settings: dict[str, str] | None = None):
         self.project = f"bench{secrets.token_hex(3)}"
         self.tmp = Path(tempfile.mkdtemp(prefix="bench-"))
         self.root = self.tmp / self.project
         self.root.mkdir()
-        self._copy(repo)
+        self._copy()
         self.ports = {
             name: free_port()
             for name in ("WEB_PORT", "DEV_DB_PORT", "PGADMIN_PORT", "HOST_WEB_PORT")
@@ -80,27 +67,12 @@ class Sandbox:
 
     # -- setup -------------------------------------------------------------
 
-    def _copy(self, repo: Path) -> None:
-        listed = subprocess.run(
-            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-            cwd=repo,
-            capture_output=True,
-            check=True,
-        ).stdout.decode()
-        names = [
-            name for name in listed.split("\0") if name and not name.startswith("bench/results/")
-        ]
-        if (repo / "compose.override.yml").exists():
-            names.append("compose.override.yml")  # this machine's build settings
-        for name in names:
-            source = repo / name
-            if source.is_file():
-                (self.root / name).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(source, self.root / name)
+    def _copy(self) -> None:
+        copy_repository(self.root, skip_prefix="bench/results/")
         # The host .venv is reused (run.sh test keeps it in step with the
         # requirements), so that `run.sh test` is timed warm.
-        if (repo / ".venv").is_dir():
-            (self.root / ".venv").symlink_to(repo / ".venv")
+        if (REPO_DIR / ".venv").is_dir():
+            (self.root / ".venv").symlink_to(REPO_DIR / ".venv")
 
     def _write_env(self, overrides: dict[str, str]) -> dict[str, str]:
         """.env from .env.example: strong production values, loopback ports,
@@ -133,7 +105,7 @@ class Sandbox:
     # -- commands ------------------------------------------------------------
 
     def env(self, **extra: str) -> dict[str, str]:
-        return _clean_env(BUILDKIT_PROGRESS="plain", **extra)
+        return clean_env(BUILDKIT_PROGRESS="plain", **extra)
 
     def run_sh(self, *args: str, check: bool = True) -> Timed:
         result = run_timed(["sh", "run.sh", *args], self.root, self.env())
@@ -222,20 +194,5 @@ class Sandbox:
     def close(self) -> None:
         """Delete this copy's containers, volumes, image and folder; nothing else."""
         self.compose("dev", "down", "--volumes", "--remove-orphans", "--timeout", "5", check=False)
-        volumes = subprocess.run(
-            [
-                "docker",
-                "volume",
-                "ls",
-                "-q",
-                "--filter",
-                f"label=com.docker.compose.project={self.project}",
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-        ).stdout.split()
-        if volumes:
-            subprocess.run(["docker", "volume", "rm", *volumes], capture_output=True, check=False)
-        subprocess.run(["docker", "image", "rm", self.image], capture_output=True, check=False)
+        remove_project_leftovers(self.project)
         shutil.rmtree(self.tmp, ignore_errors=True)

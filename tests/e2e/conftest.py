@@ -7,7 +7,6 @@ import contextlib
 import json
 import re
 import secrets
-import shutil
 import socket
 import subprocess
 import time
@@ -16,15 +15,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from helpers import REPO_DIR, clean_env
+from helpers import clean_env, copy_repository, free_port, remove_project_leftovers
 
 COMMAND_TIMEOUT = 900
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def free_port_pair() -> int:
@@ -149,30 +142,13 @@ def wait_for(check, timeout: float, interval: float = 0.5):
     raise AssertionError(f"condition not met within {timeout}s (last error: {last_error})")
 
 
-def _copy_repository(target: Path) -> None:
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=REPO_DIR,
-        capture_output=True,
-        check=True,
-    ).stdout.decode()
-    names = [name for name in listed.split("\0") if name]
-    if (REPO_DIR / "compose.override.yml").exists():
-        names.append("compose.override.yml")  # this machine's build settings
-    for name in names:
-        source = REPO_DIR / name
-        if source.is_file():
-            (target / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target / name)
-
-
 @contextlib.contextmanager
 def throwaway_stack(tmp_path_factory):
     """A new copy of the repository with its own project; removed afterwards."""
     project = f"e2e{secrets.token_hex(4)}"
     root = tmp_path_factory.mktemp("stack") / project
     root.mkdir()
-    _copy_repository(root)
+    copy_repository(root)
     copy = Stack(root, project)
     try:
         yield copy
@@ -181,26 +157,7 @@ def throwaway_stack(tmp_path_factory):
         copy.compose(
             "dev", "--env-file", ".env", "down", "--volumes", "--remove-orphans", check=False
         )
-        # `down --volumes` in dev leaves db-prod-data (the dev overlay's db does
-        # not mount it): remove whatever volume the project label still names.
-        volumes = subprocess.run(
-            [
-                "docker",
-                "volume",
-                "ls",
-                "-q",
-                "--filter",
-                f"label=com.docker.compose.project={project}",
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-        ).stdout.split()
-        if volumes:
-            subprocess.run(["docker", "volume", "rm", *volumes], capture_output=True, check=False)
-        subprocess.run(
-            ["docker", "image", "rm", f"{project}-web:latest"], capture_output=True, check=False
-        )
+        remove_project_leftovers(project)
 
 
 @pytest.fixture(scope="session")
