@@ -1,0 +1,283 @@
+"""The throwaway stack: a copy of the repository with a Compose project,
+ports and secrets of its own, driven the way a user drives it (sh run.sh).
+
+The one harness of the end-to-end tests (tests/plugins/stack.py) and the
+benchmark (tools/bench/). It never touches the checkout's own stack, data
+or files; ``close()`` deletes the copy's containers, volumes, image and
+folder, and nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from driver import envfile, modes
+
+REPO_DIR = Path(__file__).resolve().parent.parent
+COMMAND_TIMEOUT = 900
+
+# What the TLS proxy in front of production adds to every request: the
+# tests and the benchmark stand where it would (production_settings tells
+# Django to trust the header).
+THROUGH_PROXY = {"X-Forwarded-Proto": "https"}
+
+
+def strong_secret() -> str:
+    return envfile.new_secret_key()
+
+
+def production_settings(**overrides: str) -> dict[str, str]:
+    """Safe production values for a throwaway stack's .env, behind the proxy."""
+    return {
+        "SECRET_KEY": strong_secret(),
+        "POSTGRES_PASSWORD": secrets.token_urlsafe(24),
+        "ALLOWED_HOSTS": "localhost,127.0.0.1",
+        "WEB_BIND_ADDRESS": "127.0.0.1",
+        "SECURE_PROXY_SSL_HEADER": "X-Forwarded-Proto",
+        **overrides,
+    }
+
+
+def clean_env(**overrides: str) -> dict[str, str]:
+    """A minimal environment for run.sh and docker: settings come only from
+    the env file, never from the calling process."""
+    keep = ("PATH", "HOME", "DOCKER_HOST", "LANG", "TMPDIR")
+    return {**{name: os.environ[name] for name in keep if name in os.environ}, **overrides}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def free_port_pair() -> int:
+    """A port p such that p and p + 1 are both free (for two web replicas)."""
+    for _ in range(50):
+        port = free_port()
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no two adjacent free ports")
+
+
+def compose_defaults(root: Path = REPO_DIR) -> dict[str, str]:
+    """``${NAME:-default}`` of the Compose files: the defaults' one home."""
+    defaults: dict[str, str] = {}
+    for name in modes.DEV_FILES:
+        text = (root / name).read_text()
+        for variable, default in re.findall(r"\$\{([A-Z][A-Z0-9_]*):-([^}$]*)\}", text):
+            defaults.setdefault(variable, default)
+    return defaults
+
+
+@dataclass
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
+    seconds: float
+
+
+class CommandFailed(AssertionError):
+    pass
+
+
+def run(
+    command: list[str], cwd: Path, env: dict[str, str], check: bool, **kwargs: object
+) -> Result:
+    kwargs.setdefault("stdin", subprocess.DEVNULL)
+    start = time.monotonic()
+    done = subprocess.run(
+        command,
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=COMMAND_TIMEOUT,
+        check=False,
+        **kwargs,  # type: ignore[call-overload]
+    )
+    result = Result(done.returncode, done.stdout, done.stderr, time.monotonic() - start)
+    if check and result.returncode != 0:
+        raise CommandFailed(
+            f"{' '.join(command[:4])} ... exited {result.returncode}:\n{result.stderr[-3000:]}"
+        )
+    return result
+
+
+def copy_repository(target: Path, skip_prefix: str | None = None) -> None:
+    """Copy the checkout's files (tracked and untracked, not ignored) to
+    ``target``, plus this machine's compose.override.yml."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO_DIR,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    names = [n for n in listed.split("\0") if n and not (skip_prefix and n.startswith(skip_prefix))]
+    if (REPO_DIR / modes.OVERRIDE_FILE).exists():
+        names.append(modes.OVERRIDE_FILE)  # this machine's build settings
+    for name in names:
+        source = REPO_DIR / name
+        if source.is_file():
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target / name)
+
+
+class ThrowawayStack:
+    """A copy of the repository in a temporary folder, as project ``<prefix><hex>``."""
+
+    def __init__(self, prefix: str = "e2e", parent: Path | None = None):
+        self.project = f"{prefix}{secrets.token_hex(4)}"
+        self.tmp = Path(tempfile.mkdtemp(prefix=f"{prefix}-", dir=parent))
+        self.root = self.tmp / self.project
+        self.root.mkdir()
+        copy_repository(self.root, skip_prefix="tools/bench/results/")
+        self.image = f"{self.project}-web:latest"
+        self.ports = {
+            "WEB_PORT": free_port_pair(),
+            "DEV_DB_PORT": free_port(),
+            "PGADMIN_PORT": free_port(),
+            "HOST_WEB_PORT": free_port(),
+        }
+        self.settings: dict[str, str] = {}
+        self.env: dict[str, str] = {}
+
+    # -- settings --------------------------------------------------------------
+
+    def write_env(self, **overrides: str) -> None:
+        """.env from .env.example, its own project and ports, then ``overrides``."""
+        self.env = {
+            "COMPOSE_PROJECT_NAME": self.project,
+            **{name: str(port) for name, port in self.ports.items()},
+            **overrides,
+        }
+        self._write()
+
+    def set_env(self, **values: str) -> None:
+        """Change settings in .env (a value of None removes nothing: use "")."""
+        self.env.update(values)
+        self._write()
+
+    def _write(self) -> None:
+        example = (self.root / ".env.example").read_text()
+        (self.root / ".env").write_text(envfile.with_values(example, self.env))
+        live = dict(_live_values(example))
+        self.settings = {**compose_defaults(self.root), **live, **self.env}
+
+    # -- commands --------------------------------------------------------------
+
+    def run_sh(self, *args: str, check: bool = True, **kwargs: object) -> Result:
+        env = clean_env(BUILDKIT_PROGRESS="plain")
+        return run(["sh", "run.sh", *args], self.root, env, check, **kwargs)
+
+    def compose_command(self, mode: str, *args: str) -> list[str]:
+        """The docker compose command line of ``mode``, to run with cwd=root."""
+        command = ["docker", "compose"]
+        for file in modes.compose_files(modes.BY_NAME[mode], self.root):
+            command += ["-f", file.name]
+        return [*command, *args]
+
+    def compose(self, mode: str, *args: str, check: bool = True) -> Result:
+        return run(self.compose_command(mode, *args), self.root, clean_env(), check)
+
+    def psql(self, mode: str, sql: str) -> str:
+        """Run SQL in the db container; the unaligned, tuples-only result."""
+        user, db = self.settings["POSTGRES_USER"], self.settings["POSTGRES_DB"]
+        result = self.compose(
+            mode, "exec", "-T", "db", "psql", "-U", user, "-d", db, "-v", "ON_ERROR_STOP=1",
+            "-tAc", sql,
+        )  # fmt: skip
+        return result.stdout.strip()
+
+    def published(self, mode: str, service: str, port: int, index: int = 1) -> str:
+        """host:port that Docker published for a container port."""
+        result = self.compose(mode, "port", "--index", str(index), service, str(port))
+        return result.stdout.strip()
+
+    def url(self, mode: str, path: str) -> str:
+        """URL of ``path`` on the web service, at the port Docker published."""
+        return f"http://{self.published(mode, 'web', 8000)}{path}"
+
+    def web_url(self, path: str) -> str:
+        """URL on the web port from .env: known even while web is down."""
+        return f"http://127.0.0.1:{self.ports['WEB_PORT']}{path}"
+
+    def find_container(self, mode: str, service: str) -> dict | None:
+        """docker inspect of the service's container; None when it has none."""
+        ids = self.compose(mode, "ps", "--all", "-q", service).stdout.split()
+        if not ids:
+            return None
+        output = subprocess.run(
+            ["docker", "inspect", ids[0]], capture_output=True, text=True, check=True
+        ).stdout
+        return dict(json.loads(output)[0])
+
+    def inspect(self, mode: str, service: str) -> dict:
+        found = self.find_container(mode, service)
+        if found is None:
+            raise CommandFailed(f"no {service} container in project {self.project}")
+        return found
+
+    def container_ip(self, mode: str, service: str) -> str:
+        for network in self.inspect(mode, service)["NetworkSettings"]["Networks"].values():
+            if network.get("IPAddress"):
+                return str(network["IPAddress"])
+        raise CommandFailed(f"{service} has no IP address on the project's network")
+
+    # -- files of the copy -----------------------------------------------------
+
+    def edit(self, relative: str, pattern: str, replacement: str) -> None:
+        """Replace exactly one match of ``pattern`` in a file of the copy."""
+        path = self.root / relative
+        text, count = re.subn(pattern, replacement, path.read_text(), count=1, flags=re.MULTILINE)
+        if count != 1:
+            raise CommandFailed(f"{relative}: pattern {pattern!r} not found")
+        path.write_text(text)
+
+    def append(self, relative: str, line: str) -> None:
+        with (self.root / relative).open("a") as file:
+            file.write(line + "\n")
+
+    # -- teardown --------------------------------------------------------------
+
+    def close(self) -> None:
+        """Delete this copy's containers, volumes, image and folder; nothing else."""
+        self.compose("dev", "down", "--volumes", "--remove-orphans", "--timeout", "5", check=False)
+        # down with the dev files leaves db-prod-data: every volume the
+        # project label still names goes too.
+        label = f"label=com.docker.compose.project={self.project}"
+        volumes = subprocess.run(
+            ["docker", "volume", "ls", "-q", "--filter", label],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.split()
+        if volumes:
+            subprocess.run(["docker", "volume", "rm", *volumes], capture_output=True, check=False)
+        subprocess.run(["docker", "image", "rm", self.image], capture_output=True, check=False)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def _live_values(example: str) -> list[tuple[str, str]]:
+    """NAME=value pairs of the live lines of .env.example (plain values only)."""
+    pairs = []
+    for line in example.splitlines():
+        if envfile.NAME.match(line):
+            name, value = line.split("=", 1)
+            pairs.append((name, value))
+    return pairs
