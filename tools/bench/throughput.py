@@ -4,8 +4,8 @@ import json
 import statistics
 import sys
 
-from bench import cpu
-from bench.load import get, run_wrk
+from tools.bench import cpu
+from tools.bench.load import get, run_wrk
 
 ENDPOINTS = {
     # A DB-backed view: 10 rows of the catalogue, newest first (indexed).

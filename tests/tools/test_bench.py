@@ -1,4 +1,4 @@
-"""The benchmark's parsing and reporting (bench/): what it reads from wrk,
+"""The benchmark's parsing and reporting (tools/bench/): what it reads from wrk,
 BuildKit and Docker, and how it judges the budget. The measurements
 themselves run with `sh run.sh bench`, never in the tests."""
 
@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from bench.__main__ import _setting
-from bench.image import base_image
-from bench.load import parse_wrk
-from bench.report import budget, render
-from bench.startup import first_healthy, parse_deps_reused
-from bench.throughput import ratios, summarise
+from tools.bench.__main__ import _setting
+from tools.bench.image import base_image
+from tools.bench.load import parse_wrk
+from tools.bench.report import budget, render
+from tools.bench.startup import first_healthy, parse_deps_reused
+from tools.bench.throughput import ratios, summarise
 
 WRK_OUTPUT = """Running 3s test @ http://127.0.0.1:8000/healthz
   2 threads and 16 connections

@@ -5,7 +5,7 @@ import secrets
 import statistics
 from datetime import datetime
 
-from bench.sandbox import Sandbox
+from tools.bench.sandbox import Sandbox
 
 HEALTH_LOG_KEPT = 5
 # The dependency step: the RUN that calls pip ... install.

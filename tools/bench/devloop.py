@@ -3,9 +3,9 @@
 import json
 import time
 
-from bench.load import get
-from bench.sandbox import CommandFailed, Sandbox
-from bench.startup import summary
+from tools.bench.load import get
+from tools.bench.sandbox import CommandFailed, Sandbox
+from tools.bench.startup import summary
 
 LIMIT_SETTING = r"^DEFAULT_LIMIT = \d+$"
 POLL_SECONDS = 0.02

@@ -17,9 +17,9 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import cpu, devloop, image, machine, report, startup, throughput
-from bench.load import NativeGunicorn
-from bench.sandbox import REPO_DIR, Sandbox
+from tools.bench import cpu, devloop, image, machine, report, startup, throughput
+from tools.bench.load import NativeGunicorn
+from tools.bench.sandbox import REPO_DIR, Sandbox
 
 # Repetitions and durations; a full run takes about 15 minutes on 2 cores.
 PROFILES = {

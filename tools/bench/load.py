@@ -13,7 +13,7 @@ import urllib.request
 from pathlib import Path
 from typing import Self
 
-from bench.sandbox import PROXY_HEADERS, REPO_DIR, free_port
+from tools.bench.sandbox import PROXY_HEADERS, REPO_DIR, free_port
 
 WRK_SCRIPT = Path(__file__).resolve().parent / "wrk_report.lua"
 WRK_THREADS = 2
