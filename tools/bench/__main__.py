@@ -1,6 +1,6 @@
 """sh run.sh bench [--quick] [--set NAME=VALUE] [--output DIR]: measure the stack.
 
-bench/README.md says what is measured and how. Runs in a throwaway copy
+tools/bench/README.md says what is measured and how. Runs in a throwaway copy
 of the repository with its own Compose project, ports and secrets; deletes
 that copy's containers, volumes and image at the end. Writes
 DIR/<time>.json and the Markdown table beside it.
@@ -19,7 +19,7 @@ from pathlib import Path
 
 from tools.bench import cpu, devloop, image, machine, report, startup, throughput
 from tools.bench.load import NativeGunicorn
-from tools.bench.sandbox import REPO_DIR, Sandbox
+from tools.throwaway import REPO_DIR, ThrowawayStack, production_settings
 
 # Repetitions and durations; a full run takes about 15 minutes on 2 cores.
 PROFILES = {
@@ -81,11 +81,23 @@ def _commit() -> str:
     return f"{head}{'+changes' if dirty else ''}"
 
 
-def _native_setup(box: Sandbox) -> tuple[dict[str, str], set[int] | None, dict]:
+def throwaway_stack(settings: dict[str, str]) -> ThrowawayStack:
+    """The copy, with production settings and ``settings`` (the ones under
+    comparison) in its .env. The checkout's .venv is linked into it (run.sh
+    test keeps it in step with the requirements) so that `run.sh test` is
+    timed warm."""
+    box = ThrowawayStack(prefix="bench")
+    box.write_env(**production_settings(**settings))
+    if (REPO_DIR / ".venv").is_dir():
+        (box.root / ".venv").symlink_to(REPO_DIR / ".venv")
+    return box
+
+
+def _native_setup(box: ThrowawayStack) -> tuple[dict[str, str], set[int] | None, dict]:
     """The web container's settings, pointed at the db container's address,
     with its worker count; the CPUs its CPU limit amounts to; and both
     configurations, for the record."""
-    web = box.container("prod", "web")
+    web = box.inspect("prod", "web")
     variables = dict(item.split("=", 1) for item in web["Config"]["Env"])
     environment = {
         name: value
@@ -112,13 +124,13 @@ def _native_setup(box: Sandbox) -> tuple[dict[str, str], set[int] | None, dict]:
     return environment, cpus, record
 
 
-def _container_target(box: Sandbox, mode: str) -> dict:
+def _container_target(box: ThrowawayStack, mode: str) -> dict:
     """The web container through its published port, and the processes
     whose CPU time is counted: its own tree and Docker's port proxy."""
     target: dict = {"url": box.web_url("")}
     if cpu.available():
         target["pids"] = {
-            "server": [box.container(mode, "web")["State"]["Pid"]],
+            "server": [box.inspect(mode, "web")["State"]["Pid"]],
             "proxy": cpu.port_proxies(int(box.ports["WEB_PORT"])),
         }
     return target
@@ -134,7 +146,7 @@ def run(profile: dict, quick: bool, settings: dict[str, str]) -> dict:
         "settings": settings,
         "load_average": {"start": machine.load_average()},
     }
-    box = Sandbox(settings=settings)
+    box = throwaway_stack(settings)
     say(f"throwaway copy {box.root}, project {box.project}")
     try:
         say("building the image")

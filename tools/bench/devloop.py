@@ -4,8 +4,8 @@ import json
 import time
 
 from tools.bench.load import get
-from tools.bench.sandbox import CommandFailed, Sandbox
 from tools.bench.startup import summary
+from tools.throwaway import CommandFailed, ThrowawayStack
 
 LIMIT_SETTING = r"^DEFAULT_LIMIT = \d+$"
 POLL_SECONDS = 0.02
@@ -20,7 +20,7 @@ def _item_count(url: str) -> int | None:
     return len(json.loads(body)["items"]) if status == 200 else None
 
 
-def autoreload(box: Sandbox, reps: int) -> dict:
+def autoreload(box: ThrowawayStack, reps: int) -> dict:
     """Seconds from saving a view (its default page size changes) until
     the dev server answers with the new code."""
     url = box.web_url("/api/items/")
@@ -39,7 +39,7 @@ def autoreload(box: Sandbox, reps: int) -> dict:
     return summary(times)
 
 
-def test_suite(box: Sandbox, reps: int) -> dict:
+def test_suite(box: ThrowawayStack, reps: int) -> dict:
     """`sh run.sh test` (no e2e), warm: .venv ready, dev db up, test db kept."""
     box.run_sh("test", "-q", "-p", "no:cacheprovider")  # warm-up: creates the test database
     return summary(

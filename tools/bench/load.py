@@ -13,7 +13,7 @@ import urllib.request
 from pathlib import Path
 from typing import Self
 
-from tools.bench.sandbox import PROXY_HEADERS, REPO_DIR, free_port
+from tools.throwaway import REPO_DIR, THROUGH_PROXY, free_port
 
 WRK_SCRIPT = Path(__file__).resolve().parent / "wrk_report.lua"
 WRK_THREADS = 2
@@ -28,7 +28,7 @@ def run_wrk(url: str, connections: int, seconds: int) -> dict:
         f"--duration={seconds}s",
         "--timeout=10s",
         f"--script={WRK_SCRIPT}",
-        *[f"--header={name}: {value}" for name, value in PROXY_HEADERS.items()],
+        *[f"--header={name}: {value}" for name, value in THROUGH_PROXY.items()],
         url,
     ]
     result = subprocess.run(
@@ -66,7 +66,7 @@ def parse_wrk(output: str) -> dict:
 
 
 def get(url: str, timeout: float = 5) -> tuple[int, bytes]:
-    request = urllib.request.Request(url, headers=PROXY_HEADERS)
+    request = urllib.request.Request(url, headers=THROUGH_PROXY)
     with urllib.request.urlopen(request, timeout=timeout) as response:
         return response.status, response.read()
 
