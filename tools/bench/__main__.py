@@ -230,7 +230,10 @@ def main(argv: list[str]) -> int:
         help="one short repetition of each measure (for development)",
     )
     parser.add_argument(
-        "--output", type=Path, default=REPO_DIR / "bench/results", help="folder for the results"
+        "--output",
+        type=Path,
+        default=REPO_DIR / "tools/bench/results",
+        help="folder for the results (gitignored)",
     )
     parser.add_argument(
         "--set",
