@@ -63,22 +63,16 @@ def say(message: str) -> None:
     print(f"bench: {message}", file=sys.stderr, flush=True)
 
 
+def _git(*args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=REPO_DIR, capture_output=True, text=True, check=False
+    ).stdout.strip()
+
+
 def _commit() -> str:
-    head = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"],
-        cwd=REPO_DIR,
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.strip()
-    dirty = subprocess.run(
-        ["git", "status", "--porcelain", "--untracked-files=no"],
-        cwd=REPO_DIR,
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.strip()
-    return f"{head}{'+changes' if dirty else ''}"
+    """The checkout's commit, marked when tracked files differ from it."""
+    dirty = _git("status", "--porcelain", "--untracked-files=no")
+    return f"{_git('rev-parse', '--short', 'HEAD')}{'+changes' if dirty else ''}"
 
 
 def throwaway_stack(settings: dict[str, str]) -> ThrowawayStack:
