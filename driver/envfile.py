@@ -49,3 +49,14 @@ def with_values(text: str, values: dict[str, str]) -> str:
 def new_secret_key() -> str:
     """A SECRET_KEY that the production policy accepts."""
     return secrets.token_urlsafe(50)
+
+
+def values(text: str) -> dict[str, str]:
+    """Live NAME=value lines, outer quotes taken off: enough to tell a set
+    setting from an empty one (Compose resolves the real values)."""
+    found = {}
+    for line in text.splitlines():
+        if NAME.match(line):
+            name, value = line.split("=", 1)
+            found[name] = value.strip().strip("'\"")
+    return found

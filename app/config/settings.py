@@ -30,7 +30,8 @@ SECRET_KEY = env.str("SECRET_KEY", default="").rstrip("\r\n")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
-if env.str("DATABASE_URL", default=""):
+_database_url = env.str("DATABASE_URL", default="")
+if _database_url:
     DATABASES = {"default": env.db("DATABASE_URL")}
 else:
     DATABASES = {
@@ -49,13 +50,15 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DEBUG:
     SECRET_KEY = SECRET_KEY or get_random_secret_key()
 else:
+    # A DATABASE_URL database is not this stack's: its password is its own.
     _problems = production_problems(
         secret_key=SECRET_KEY,
         allowed_hosts=ALLOWED_HOSTS,
-        db_password=DATABASES["default"].get("PASSWORD", ""),
+        db_password=None if _database_url else DATABASES["default"]["PASSWORD"],
     )
     if _problems:
-        raise ImproperlyConfigured("; ".join(_problems) + " (with DEBUG off; see .env.example)")
+        _reasons = "; ".join(problem.reason for problem in _problems)
+        raise ImproperlyConfigured(f"{_reasons} (with DEBUG off; see .env.example)")
 
 # HTTPS. Production expects its clients on HTTPS, usually through a TLS proxy
 # in front, so each protection is on unless .env turns it off, and

@@ -1,0 +1,264 @@
+"""The commands of ``sh run.sh``: one function each, whose docstring is its
+help (the first line in ``sh run.sh help``, all of it in ``help COMMAND``).
+
+Each takes the project and the words after the command, checks them, and
+returns the exit status. They only sequence the steps the other modules
+build and run.
+"""
+
+from __future__ import annotations
+
+import time
+
+from driver import checks, compose, devtools, doctor, service
+from driver.console import Refused, UsageError, confirm, say
+from driver.database import Database
+from driver.deploy import Deploy, start_dev
+from driver.modes import DEV, PROD
+from driver.project import Project
+
+OFF_WORDS = {"false", "no", "off", "0"}
+
+
+def up(project: Project, args: list[str]) -> int:
+    """Start MODE (default -1) and wait for health; -s also creates the superuser.
+
+    Production (-0) builds, asks the new image for its migration plan, backs
+    the database up before pending migrations, migrates under a lock, and
+    rolls a failed migration back while the previous web keeps serving.
+    """
+    mode = project.current
+    superuser = False
+    for arg in args:
+        if arg not in ("-s", "--superuser"):
+            raise UsageError(f"unknown option for {mode.name}: {arg}")
+        superuser = True
+    settings = project.prepare()
+    project.refuse_mode_switch()
+    ours = project.runner.run(
+        compose.project_containers(settings.project, all_states=False, format="{{.Ports}}"),
+        quiet=True,
+    ).stdout
+    ports = checks.mode_ports(mode, settings)
+    problem = checks.port_problem(ports, ours, checks.port_in_use, project.env_label)
+    if problem:
+        raise Refused(problem)
+    say(f"starting the {mode.label} stack (project {settings.project})")
+    if mode.is_prod:
+        Deploy(project).run()
+    else:
+        start_dev(project)
+    if superuser:
+        project.one_off("migrate", "superuser")
+    print_urls(project)
+    if mode.name == "host":
+        devtools.run_on_host(project)
+    return 0
+
+
+def print_urls(project: Project) -> None:
+    mode, settings = project.current, project.settings
+    web = settings.published("web")
+    port = web[0].value.partition("-")[0] if web else ""
+    if mode.name == "dev":
+        say(f"web:      http://localhost:{port}/  (admin: /admin/)")
+    elif mode.is_prod and settings.web.get("SECURE_SSL_REDIRECT", "").lower() in OFF_WORDS:
+        say(f"web:      http://localhost:{port}/ on {web[0].host_ip}  (admin: /admin/)")
+    elif mode.is_prod:
+        say(
+            f"web:      {web[0].host_ip}:{port} for your TLS proxy; plain HTTP is redirected "
+            "to https:// (README: HTTPS)"
+        )
+    if not mode.is_prod:
+        email = settings.pgadmin.get("PGADMIN_DEFAULT_EMAIL", "")
+        say(f"pgAdmin:  http://localhost:{settings.first_port('pgadmin')}/  (login {email})")
+        say(
+            f"database: 127.0.0.1:{settings.first_port('db')}  "
+            f"({settings.db_user}@{settings.db_name})"
+        )
+
+
+def down(project: Project, args: list[str]) -> int:
+    """Stop and remove the containers of the running stack; volumes (your data) are kept."""
+    if "-v" in args or "--volumes" in args:
+        raise Refused(
+            "down never deletes volumes; to delete the dev data on purpose use: sh run.sh reset"
+        )
+    project.prepare_existing()
+    return project.runner.attach(project.compose("down", "--remove-orphans", *args))
+
+
+def logs(project: Project, args: list[str]) -> int:
+    """Show recent logs (ARGS go to docker compose logs: -f to follow, a service name)."""
+    project.prepare_existing()
+    return project.runner.attach(project.compose("logs", "--tail", "200", *args))
+
+
+def ps(project: Project, args: list[str]) -> int:
+    """List the stack's containers with their health (alias: status)."""
+    project.prepare_existing()
+    return project.runner.attach(project.compose("ps", "--all", *args))
+
+
+def manage(project: Project, args: list[str]) -> int:
+    """Run a manage.py command in a one-off web container, e.g. manage showmigrations."""
+    if not args:
+        raise UsageError("manage needs a manage.py command, e.g. sh run.sh manage showmigrations")
+    project.prepare_existing()
+    project.start_db()
+    return project.one_off("web", "manage", *args)
+
+
+def superuser(project: Project, args: list[str]) -> int:
+    """Create the DJANGO_SUPERUSER_* superuser unless it exists (asks for a password in a terminal)."""
+    if args:
+        raise UsageError(
+            f"superuser takes no arguments; set DJANGO_SUPERUSER_* in {project.env_label}"
+        )
+    project.prepare_existing()
+    project.start_db()
+    return project.one_off("migrate", "superuser")
+
+
+def shell(project: Project, args: list[str]) -> int:
+    """Open a Django shell in a one-off web container (ARGS go to manage.py shell, e.g. -c 'print(1)')."""
+    project.prepare_existing()
+    project.start_db()
+    return project.one_off("web", "manage", "shell", *args)
+
+
+def psql(project: Project, args: list[str]) -> int:
+    """Open psql on MODE's database, inside its container (ARGS go to psql, e.g. -c 'SELECT 1')."""
+    settings = project.prepare_existing()
+    project.require_stack_db("psql")
+    project.start_db()
+    argv = project.compose.exec(
+        "db", "psql", "-U", settings.db_user, "-d", settings.db_name, *args,
+        tty=project.runner.interactive(),
+    )  # fmt: skip
+    return project.runner.attach(argv)
+
+
+def backup(project: Project, args: list[str]) -> int:
+    """Dump MODE's database (pg_dump, custom format) into BACKUP_DIR; keeps the newest BACKUP_KEEP."""
+    if args:
+        raise UsageError("backup takes no arguments (BACKUP_DIR and BACKUP_KEEP are settings)")
+    project.prepare_existing()
+    project.require_stack_db("backup")
+    project.start_db()
+    Database(project).backup()
+    return 0
+
+
+def restore(project: Project, args: list[str]) -> int:
+    """Replace MODE's database with a backup FILE after you type its name (--yes: no question); web is stopped meanwhile.
+
+    The file is checked first (pg_restore --list), a pre-restore backup is
+    taken, the archive is restored into a new database and checked, and only
+    then swapped in: a restore that fails changes nothing.
+    """
+    files: list[str] = []
+    assume_yes = False
+    for arg in args:
+        if arg in ("-y", "--yes"):
+            assume_yes = True
+        elif arg.startswith("-"):
+            raise UsageError(f"unknown option for restore: {arg}")
+        elif files:
+            raise UsageError(f"restore takes one FILE; got {files[0]} and {arg}")
+        else:
+            files.append(arg)
+    if not files:
+        raise UsageError(
+            "restore needs a backup FILE, e.g. sh run.sh -0 restore "
+            "backups/prod-app-20260101T000000Z.dump"
+        )
+    archive = project.caller_dir / files[0]
+    if not archive.is_file():
+        raise Refused(
+            f"no such backup file: {archive} (sh run.sh backup writes them to BACKUP_DIR)"
+        )
+    project.prepare_existing()
+    project.require_stack_db("restore")
+    project.start_db()
+    database = Database(project)
+    database.check_archive(archive)
+    if not assume_yes:
+        say(
+            f"this replaces every row of the {project.current.data} database {database.name} "
+            f"with {archive} (a backup of it is taken first)."
+        )
+        confirm(
+            "database name",
+            database.name,
+            "confirmation did not match; nothing was changed (scripts: --yes)",
+        )
+    started = time.monotonic()
+    if database.exists(database.name):
+        database.backup("pre-restore")
+    web_running = project.running("web")
+    if web_running:
+        say("stopping web during the restore")
+        project.runner.run(project.compose("stop", "web"), capture=False)
+    if not database.restore(archive):
+        if web_running:
+            project.runner.run(project.compose("start", "web"), capture=False)
+        raise Refused("restore failed (above); the database was not changed")
+    if web_running:
+        argv = project.compose.up("--no-deps", "--no-recreate", "web")
+        if project.runner.run(argv, capture=False).returncode != 0:
+            project.up_failed()
+    say(
+        f"restored {archive} into {database.name} in {time.monotonic() - started:.0f} s: "
+        f"{database.summary(database.name)}"
+    )
+    return 0
+
+
+def doctor_command(project: Project, args: list[str]) -> int:
+    """Check the host and the settings for MODE: one line per check, with the fix for each problem."""
+    if args:
+        raise UsageError("doctor takes no arguments")
+    return doctor.run(project)
+
+
+def install_service(project: Project, args: list[str]) -> int:
+    """Print a systemd unit that starts production at boot; --install writes and enables it (as root)."""
+    for arg in args:
+        if arg != "--install":
+            raise UsageError(f"unknown option for install-service: {arg}")
+    project.mode, project.mode_given = PROD, True
+    return service.install_service(project, install=bool(args))
+
+
+def test(project: Project, args: list[str]) -> int:
+    """Run the tests on the host against the dev database (ARGS go to pytest; -m e2e: end-to-end suite)."""
+    project.mode = DEV
+    devtools.test(project, args)
+
+
+def lint(project: Project, args: list[str]) -> int:
+    """Lint everything from the host .venv: ruff, mypy, shellcheck, hadolint, compose-lint; any finding fails."""
+    if args:
+        raise UsageError("lint takes no arguments")
+    return devtools.lint(project.root)
+
+
+def reset(project: Project, args: list[str]) -> int:
+    """Delete the DEV database and pgAdmin volumes after you type the project name (production data is never touched)."""
+    if args:
+        raise UsageError("reset takes no arguments")
+    project.mode = DEV
+    name = project.prepare().project
+    volumes = (f"{name}_db-dev-data", f"{name}_pgadmin-dev-data")
+    say(f"this deletes the volumes {' and '.join(volumes)}: every row of the dev database.")
+    confirm("project name", name, "confirmation did not match; nothing was deleted")
+    project.runner.run(project.compose("down", "--remove-orphans"), capture=False)
+    project.runner.run(compose.remove_volumes(*volumes), quiet=True)
+    say("dev data deleted; sh run.sh -1 starts afresh")
+    return 0
+
+
+def bench(project: Project, args: list[str]) -> int:
+    """Measure start, rebuild, image size and HTTP speed in a throwaway copy of the stack (tools/bench/README.md; --quick: a short run)."""
+    devtools.bench(project, args)

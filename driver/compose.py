@@ -1,0 +1,84 @@
+"""Command lines for Docker and Compose: pure functions that build argv.
+
+Nothing here runs anything (runner.py does); the unit tests read these
+lists as they are.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from driver.runner import Argv
+
+# Every statement on its own; warnings only; stop at the first error.
+PSQL = ["psql", "-v", "ON_ERROR_STOP=1", "-tAq"]
+
+
+@dataclass(frozen=True)
+class Compose:
+    """``docker compose`` on one mode's files and one env file."""
+
+    files: tuple[Path, ...]
+    env_file: Path | None = None  # None: the env file does not exist
+
+    def __call__(self, *args: str) -> Argv:
+        argv = ["docker", "compose"]
+        if self.env_file is not None:
+            argv += ["--env-file", str(self.env_file)]
+        for file in self.files:
+            argv += ["-f", str(file)]
+        return argv + list(args)
+
+    def config(self) -> Argv:
+        """The resolved model: defaults, .env and the process environment applied."""
+        return self("config", "--format", "json")
+
+    def one_off(self, service: str, *args: str, tty: bool = False) -> Argv:
+        """A container of ``service`` for one command, removed afterwards."""
+        return self("run", "--rm", "--no-deps", *([] if tty else ["-T"]), service, *args)
+
+    def exec(self, service: str, *args: str, tty: bool = False, env: tuple[str, ...] = ()) -> Argv:
+        """``args`` in the running container of ``service``. ``env`` names
+        variables passed from the driver's environment (values stay out of argv)."""
+        options = [] if tty else ["-T"]
+        for name in env:
+            options += ["-e", name]
+        return self("exec", *options, service, *args)
+
+    def sql(self, user: str, database: str, *statements: str) -> Argv:
+        """psql in the db container: each statement in its own transaction."""
+        argv = self.exec("db", *PSQL, "-U", user, "-d", database, env=("PGOPTIONS",))
+        for statement in statements:
+            argv += ["-c", statement]
+        return argv
+
+    def running(self, service: str) -> Argv:
+        return self("ps", "--status", "running", "--quiet", service)
+
+    def up(self, *args: str) -> Argv:
+        """Start what ``args`` name and wait until it is healthy."""
+        return self("up", "--detach", "--wait", *args)
+
+
+# What PGOPTIONS is set to for sql(): notices stay out of the results.
+SQL_ENV = {"PGOPTIONS": "-c client_min_messages=warning"}
+
+
+def project_containers(project: str, *, all_states: bool = True, format: str = "") -> Argv:
+    argv = ["docker", "ps", "--filter", f"label=com.docker.compose.project={project}"]
+    if all_states:
+        argv.append("--all")
+    return argv + (["--format", format] if format else ["--quiet"])
+
+
+def image_id(image: str) -> Argv:
+    return ["docker", "image", "inspect", "--format", "{{.Id}}", image]
+
+
+def volume_exists(volume: str) -> Argv:
+    return ["docker", "volume", "inspect", volume]
+
+
+def remove_volumes(*volumes: str) -> Argv:
+    return ["docker", "volume", "rm", *volumes]

@@ -1,0 +1,221 @@
+"""The stack's database: SQL and command lines (pure), and backup, restore
+and the database swap that run them.
+
+A backup is one ``pg_dump --format=custom`` snapshot streamed to the host; a
+restore goes into a new database, is checked against the archive, and only
+then renamed into place, so a failed restore changes nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from driver.compose import SQL_ENV
+from driver.console import Refused, say
+from driver.project import Project
+
+USER_SCHEMAS = "schemaname NOT IN ('pg_catalog', 'information_schema')"
+RENAME_ATTEMPTS, RENAME_PAUSE = 50, 0.2  # 10 s for the old sessions to go
+BACKUP_NAME = re.compile(r"\d{8}T\d{6}Z.*\.dump$")
+
+
+def ident(name: str) -> str:
+    """A quoted SQL identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def literal(text: str) -> str:
+    """A quoted SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def exists_sql(database: str) -> str:
+    return f"SELECT 1 FROM pg_database WHERE datname = {literal(database)}"
+
+
+def summary_sql() -> str:
+    """'N tables, M rows' of the current database."""
+    rows = (
+        "(xpath('/row/n/text()', query_to_xml(format('SELECT count(*) AS n FROM %I.%I', "
+        "schemaname, tablename), false, true, '')))[1]::text::bigint"
+    )
+    return (
+        f"SELECT count(*) || ' tables, ' || coalesce(sum({rows}), 0) || ' rows' "
+        f"FROM pg_tables WHERE {USER_SCHEMAS}"
+    )
+
+
+def table_count_sql() -> str:
+    return f"SELECT count(*) FROM pg_tables WHERE {USER_SCHEMAS}"
+
+
+def drop_sql(database: str) -> str:
+    return f"DROP DATABASE IF EXISTS {ident(database)} WITH (FORCE)"
+
+
+def rename_sql(old: str, new: str) -> list[str]:
+    """End the sessions of ``old``, then rename it (each its own transaction)."""
+    return [
+        (
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            f"WHERE datname = {literal(old)} AND pid <> pg_backend_pid()"
+        ),
+        f"ALTER DATABASE {ident(old)} RENAME TO {ident(new)}",
+    ]
+
+
+def archive_tables(listing: str) -> int:
+    """How many tables (not their data) a ``pg_restore --list`` names."""
+    return len(re.findall(r"^\d+; \d+ \d+ TABLE [^D]", listing, re.MULTILINE))
+
+
+def backup_name(data_mode: str, database: str, when: datetime, label: str = "") -> str:
+    stamp = when.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    return f"{data_mode}-{database}-{stamp}{'-' + label if label else ''}.dump"
+
+
+def to_prune(names: list[str], prefix: str, keep: int) -> list[str]:
+    """Backups beyond the newest ``keep`` whose names start with ``prefix``
+    (names sort by time); keep 0 keeps them all."""
+    if keep <= 0:
+        return []
+    ours = [n for n in names if n.startswith(prefix) and BACKUP_NAME.match(n[len(prefix) :])]
+    return sorted(ours, reverse=True)[keep:]
+
+
+def backup_keep(value: str) -> int:
+    if not value.isdigit():
+        raise Refused(f"BACKUP_KEEP must be a whole number (0 keeps every backup); it is '{value}'")
+    return int(value)
+
+
+class Database:
+    """The mode's database, reached through its db container."""
+
+    def __init__(self, project: Project):
+        self.project = project
+        self.runner = project.runner
+        settings = project.settings
+        self.name, self.user = settings.db_name, settings.db_user
+        self.data_mode = project.current.data
+
+    @property
+    def backup_dir(self) -> Path:
+        return self.project.root / self.project.settings.driver["backup_dir"]
+
+    def sql(self, database: str, *statements: str, quiet: bool = False) -> str | None:
+        """The output of ``statements`` in ``database``, or None if one failed."""
+        argv = self.project.compose.sql(self.user, database, *statements)
+        done = self.runner.run(argv, quiet=quiet, env=SQL_ENV)
+        return done.stdout.strip() if done.ok else None
+
+    def exists(self, database: str) -> bool:
+        return self.sql("postgres", exists_sql(database), quiet=True) == "1"
+
+    def summary(self, database: str) -> str:
+        return self.sql(database, summary_sql()) or "(no summary)"
+
+    # -- backup ------------------------------------------------------------------
+
+    def backup(self, label: str = "") -> Path:
+        """pg_dump into BACKUP_DIR; the file's path. One snapshot (consistent
+        while web keeps writing); a partial file never carries a backup's name."""
+        keep = backup_keep(self.project.settings.driver["backup_keep"])
+        directory = self.backup_dir
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            raise Refused(
+                f"cannot create BACKUP_DIR {directory}: check the path and its permissions"
+            ) from None
+        while True:  # one backup per second at most, so that names sort in time
+            path = directory / backup_name(self.data_mode, self.name, datetime.now(), label)
+            if not path.exists():
+                break
+            time.sleep(1)
+        partial = path.with_name(path.name + ".partial")
+        started = time.monotonic()
+        argv = self.project.compose.exec(
+            "db", "pg_dump", "-U", self.user, "-d", self.name, "--format=custom"
+        )
+        old_umask = os.umask(0o077)
+        try:
+            done = self.runner.run(argv, stdout=partial)
+        finally:
+            os.umask(old_umask)
+        if not done.ok:
+            partial.unlink(missing_ok=True)
+            raise Refused(f"pg_dump of {self.name} failed (above); no backup was written")
+        partial.rename(path)
+        size = path.stat().st_size
+        say(f"backup: {path} ({_size(size)}, {time.monotonic() - started:.0f} s)")
+        prefix = f"{self.data_mode}-{self.name}-"
+        for old in to_prune(sorted(p.name for p in directory.iterdir()), prefix, keep):
+            (directory / old).unlink()
+            say(f"removed old backup {directory / old} (BACKUP_KEEP={keep})")
+        return path
+
+    # -- restore -----------------------------------------------------------------
+
+    def listing(self, archive: Path) -> str | None:
+        """``pg_restore --list`` of the archive, or None when it is not one."""
+        done = self.runner.run(
+            self.project.compose.exec("db", "pg_restore", "--list"), stdin=archive, quiet=True
+        )
+        return done.stdout if done.ok else None
+
+    def check_archive(self, archive: Path) -> None:
+        if self.listing(archive) is None:
+            raise Refused(
+                f"{archive} is not a pg_dump custom-format archive (pg_restore --list "
+                "rejects it); the database was not touched"
+            )
+
+    def restore(self, archive: Path) -> bool:
+        """Restore ``archive`` into a new database, check it, then swap it in
+        for the mode's database. Until the swap the database is untouched."""
+        fresh, old = f"{self.name}__restoring", f"{self.name}__replaced"
+        if self.sql("postgres", drop_sql(fresh), f"CREATE DATABASE {ident(fresh)}") is None:
+            return False
+        argv = self.project.compose.exec(
+            "db", "pg_restore", "-U", self.user, "-d", fresh,
+            "--no-owner", "--single-transaction", "--exit-on-error",
+        )  # fmt: skip
+        if not self.runner.run(argv, stdin=archive).ok:
+            self.sql("postgres", drop_sql(fresh))
+            return False
+        expected = archive_tables(self.listing(archive) or "")
+        restored = self.sql(fresh, table_count_sql())
+        if restored != str(expected):
+            say(f"the restored copy has {restored} tables where the archive lists {expected}")
+            self.sql("postgres", drop_sql(fresh))
+            return False
+        if self.exists(self.name):
+            allow = f"ALTER DATABASE {ident(self.name)} ALLOW_CONNECTIONS false"
+            if self.sql("postgres", allow) is None or not self._rename(self.name, old):
+                return False
+        if not self._rename(fresh, self.name):
+            return False
+        self.sql("postgres", drop_sql(old))
+        return True
+
+    def _rename(self, old: str, new: str) -> bool:
+        """Renaming needs the database's sessions gone: end them, retry briefly."""
+        for _ in range(RENAME_ATTEMPTS):
+            if self.sql("postgres", *rename_sql(old, new), quiet=True) is not None:
+                return True
+            time.sleep(RENAME_PAUSE)
+        say(f"database {old} stayed in use for 10 s; it was not renamed")
+        return False
+
+
+def _size(size: int) -> str:
+    for unit in ("B", "K", "M", "G"):
+        if size < 1024 or unit == "G":
+            return f"{size:.0f}{unit}" if unit == "B" else f"{size:.1f}{unit}"
+        size /= 1024  # type: ignore[assignment]
+    return str(size)

@@ -1,0 +1,52 @@
+"""`run.sh install-service`: a systemd unit that starts production at boot,
+rendered from systemd.service beside this file."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from string import Template
+
+from driver.console import Refused, say
+from driver.project import Project
+
+TEMPLATE = Path(__file__).with_name("systemd.service")
+UNIT_DIR = Path("/etc/systemd/system")
+
+
+def unit_text(project_name: str, root: Path, env_file: Path | None) -> str:
+    """The unit; ``env_file`` only when ENV_FILE named one (pure)."""
+    environment = f"Environment=ENV_FILE={env_file}\n" if env_file else ""
+    return Template(TEMPLATE.read_text()).substitute(
+        project=project_name, root=root, environment=environment
+    )
+
+
+def install_service(project: Project, install: bool) -> int:
+    if not project.env_file.is_file():
+        raise Refused(f"no {project.env_label}: set up production first (README: Deploying)")
+    settings = project.prepare_existing()
+    unit = unit_text(
+        settings.project, project.root, project.env_file if project.env_file_given else None
+    )
+    name = f"{settings.project}.service"
+    if not install:
+        print(unit, end="")
+        say(f"to install it: sudo sh run.sh install-service --install (writes {UNIT_DIR / name})")
+        return 0
+    if os.geteuid() != 0:
+        raise Refused(
+            f"--install writes {UNIT_DIR}: run it as root (sudo sh run.sh install-service --install)"
+        )
+    if shutil.which("systemctl") is None:
+        raise Refused(
+            "systemctl not found: this host does not run systemd; restart: unless-stopped "
+            "already brings the stack back with Docker"
+        )
+    (UNIT_DIR / name).write_text(unit)
+    for argv in (["systemctl", "daemon-reload"], ["systemctl", "enable", name]):
+        if project.runner.attach(argv) != 0:
+            raise Refused(f"{' '.join(argv)} failed (above)")
+    say(f"installed and enabled {name}: production starts at boot (now: systemctl start {name})")
+    return 0
