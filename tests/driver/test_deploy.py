@@ -1,0 +1,174 @@
+"""The production deploy's decisions and their order, with Docker faked:
+plan first, a backup before any migration, a failed migration rolled back
+while the old web keeps serving."""
+
+import re
+
+import pytest
+from fakes import ends, has
+
+from driver.console import Refused
+from driver.deploy import Deploy, already_deployed, deploy_state_sql, gate_warning, plan_action
+from driver.modes import PROD
+from driver.runner import Done
+
+IMAGE = "sha256:0123"
+STAMP = f"deployed {IMAGE} with migrations 18:18"
+
+
+@pytest.mark.parametrize(
+    ("state", "skip"),
+    [
+        (f"{STAMP}|{STAMP}", True),
+        (f"{STAMP}|", False),  # a restored or new database: planned anew
+        (f"{STAMP}|deployed sha256:other with migrations 18:18", False),
+        (None, False),
+        ("", False),
+    ],
+)
+def test_the_plan_is_skipped_only_for_this_image_on_this_database(state, skip):
+    assert already_deployed(state) is skip
+
+
+@pytest.mark.parametrize(
+    ("status", "action"),
+    [(0, "none"), (10, "migrate"), (11, "gate"), (1, "unknown"), (137, "unknown")],
+)
+def test_the_plan_status_decides(status, action):
+    assert plan_action(status) == action
+
+
+def test_the_state_query_quotes_the_image_id():
+    assert "'deployed it''s with migrations '" in deploy_state_sql("it's")
+
+
+def test_the_gate_warning_is_taken_from_the_migrate_logs():
+    logs = (
+        "Operations to perform:\n"
+        "WARNING: models have changes with no migration file:\n"
+        "  - Add field colour to item\n"
+        "Write the migration ... commit it with the model change.\n"
+        "Running migrations:\n"
+    )
+    warning = gate_warning(logs)
+    assert warning.startswith("WARNING: models have changes")
+    assert warning.endswith("commit it with the model change.")
+    assert "Running migrations" not in warning
+    assert gate_warning("No migrations to apply.") == ""
+
+
+@pytest.fixture
+def deploy(project):
+    project_, runner = project
+    project_.mode, project_.mode_given = PROD, True
+    runner.answer(has("image", "inspect"), Done(0, IMAGE + "\n"))
+    runner.answer(has("pg_restore", "--list"), Done(0, "1; 2 3 TABLE public catalog_item app\n"))
+    runner.answer(
+        lambda argv: (
+            "SELECT count(*) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')"
+            in argv
+        ),
+        Done(0, "1\n"),
+    )
+    runner.answer(
+        lambda argv: any(a.startswith("SELECT 1 FROM pg_database") for a in argv), Done(0, "1\n")
+    )
+    runner.answer(has("ps", "--status", "running", "web"), Done(0, "c0ffee\n"))
+    return Deploy(project_), runner
+
+
+def steps(runner) -> list[str]:
+    """The deploy's steps, in order, named by what they run."""
+    names = {
+        "build": has("build", "web"),
+        "db": has("up", "db"),
+        "plan": ends("migrate", "plan"),
+        "backup": has("pg_dump"),
+        "migrate": ends("migrate", "migrate"),
+        "restore": has("pg_restore", "--single-transaction"),
+        "web": has("up", "--no-deps", "web"),
+    }
+    return [name for argv in runner.calls for name, match in names.items() if match(argv)]
+
+
+def test_an_image_already_deployed_on_this_database_skips_the_plan(deploy):
+    deploy_, runner = deploy
+    runner.answer(has("-c", deploy_state_sql(IMAGE)), Done(0, f"{STAMP}|{STAMP}\n"))
+    deploy_.run()
+    assert steps(runner) == ["build", "db", "web"]
+
+
+def test_no_pending_migrations_take_no_backup(deploy, tmp_path):
+    deploy_, runner = deploy
+    runner.answer(ends("migrate", "plan"), Done(0, ""))
+    deploy_.run()
+    assert steps(runner) == ["build", "db", "plan", "web"]
+    assert not (tmp_path / "backups").exists()
+
+
+def test_pending_migrations_are_backed_up_then_migrated(deploy, tmp_path):
+    deploy_, runner = deploy
+    runner.answer(ends("migrate", "plan"), Done(10, "apply catalog.0002_note\n"))
+    deploy_.run()
+    assert steps(runner) == ["build", "db", "plan", "backup", "migrate", "web"]
+    (backup,) = (tmp_path / "backups").iterdir()
+    assert re.fullmatch(r"prod-app-\d{8}T\d{6}Z-pre-migrate\.dump", backup.name)
+    assert backup.stat().st_mode & 0o077 == 0
+
+
+def test_the_migration_gate_refuses_before_anything_changes(deploy):
+    deploy_, runner = deploy
+    runner.answer(ends("migrate", "plan"), Done(11))
+    with pytest.raises(
+        Refused, match=r"deploy refused by the migration gate \(above\); nothing was changed"
+    ):
+        deploy_.run()
+    assert steps(runner) == ["build", "db", "plan"]
+
+
+def test_an_unreadable_plan_changes_nothing(deploy):
+    deploy_, runner = deploy
+    runner.answer(ends("migrate", "plan"), Done(1))
+    with pytest.raises(Refused, match=r"could not read the migration plan \(exit 1"):
+        deploy_.run()
+    assert steps(runner) == ["build", "db", "plan"]
+
+
+def test_a_failed_migration_is_rolled_back_and_the_old_web_keeps_serving(deploy):
+    deploy_, runner = deploy
+    runner.answer(ends("migrate", "plan"), Done(10, "apply catalog.0003_fails\n"))
+    runner.answer(ends("migrate", "migrate"), Done(1))
+    with pytest.raises(Refused) as refused:
+        deploy_.run()
+    paragraph = str(refused.value)
+    assert paragraph.startswith("DEPLOY FAILED: a migration failed (its error is above)")
+    assert re.search(r"just before migrating, \S+-pre-migrate\.dump,", paragraph)
+    assert "the previous web containers kept serving" in paragraph
+    assert re.search(r"left it is in \S+-failed-migrate\.dump\.", paragraph)
+    assert steps(runner) == ["build", "db", "plan", "backup", "migrate", "backup", "restore"]
+
+
+def test_an_external_database_is_migrated_without_a_backup(project):
+    project_, runner = project
+    project_.mode, project_.mode_given = PROD, True
+    model = project_.settings
+    model.web["DATABASE_URL"] = "postgres://u:p@elsewhere/db"
+    runner.answer(ends("migrate", "plan"), Done(10, "apply catalog.0002_note\n"))
+    Deploy(project_).run()
+    assert steps(runner) == ["build", "db", "plan", "migrate", "web"]
+
+
+def test_a_failed_build_is_refused(deploy):
+    deploy_, runner = deploy
+    runner.answer(has("build", "web"), Done(1))
+    with pytest.raises(Refused, match=r"the web image did not build"):
+        deploy_.run()
+    assert steps(runner) == ["build"]
+
+
+def test_a_deploy_that_passed_the_plan_is_recorded_on_the_database(deploy):
+    deploy_, runner = deploy
+    runner.answer(has("-c", deploy_state_sql(IMAGE)), Done(0, f"{STAMP}|\n"))
+    runner.answer(ends("migrate", "plan"), Done(0, ""))
+    deploy_.run()
+    assert runner.ran("-c", f"COMMENT ON DATABASE \"app\" IS '{STAMP}'")
