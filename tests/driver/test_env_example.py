@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from helpers import REPO_DIR
+from tools.throwaway import REPO_DIR
 
 EXAMPLE = (REPO_DIR / ".env.example").read_text()
 
