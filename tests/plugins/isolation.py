@@ -58,12 +58,13 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _no_docker(request, monkeypatch):
+def _no_docker(request):
     """Refuse every docker process the test starts, and fail it afterwards
     too, in case the code under test swallowed the refusal."""
     if not is_isolated(request.node):
         yield
         return
+    monkeypatch = request.getfixturevalue("monkeypatch")
     monkeypatch.setenv("DOCKER_HOST", NOWHERE)
     started: list[str] = []
 
