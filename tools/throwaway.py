@@ -36,14 +36,16 @@ def strong_secret() -> str:
     return envfile.new_secret_key()
 
 
-def production_settings(**overrides: str) -> dict[str, str]:
-    """Safe production values for a throwaway stack's .env, behind the proxy."""
+def production_settings(behind_proxy: bool = True, **overrides: str) -> dict[str, str]:
+    """Safe production values: a strong key and password, and host names
+    (tests send ``Host: example.com``). ``behind_proxy``: web on loopback,
+    trusting the proxy's header (THROUGH_PROXY); without it, neither is set."""
+    proxy = {"WEB_BIND_ADDRESS": "127.0.0.1", "SECURE_PROXY_SSL_HEADER": "X-Forwarded-Proto"}
     return {
         "SECRET_KEY": strong_secret(),
         "POSTGRES_PASSWORD": secrets.token_urlsafe(24),
-        "ALLOWED_HOSTS": "localhost,127.0.0.1",
-        "WEB_BIND_ADDRESS": "127.0.0.1",
-        "SECURE_PROXY_SSL_HEADER": "X-Forwarded-Proto",
+        "ALLOWED_HOSTS": "localhost,127.0.0.1,example.com",
+        **(proxy if behind_proxy else {}),
         **overrides,
     }
 

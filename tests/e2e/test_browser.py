@@ -13,10 +13,9 @@ import secrets
 import shutil
 
 import pytest
-from conftest import THROUGH_PROXY, production_settings, strong_secret, throwaway_stack
 from playwright.sync_api import expect, sync_playwright
 
-from helpers import REPO_DIR
+from tools.throwaway import REPO_DIR, THROUGH_PROXY, production_settings, strong_secret
 
 pytestmark = pytest.mark.e2e
 
@@ -57,29 +56,23 @@ def screenshot(page, name: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory):
-    with throwaway_stack(tmp_path_factory) as copy:
-        yield copy
-
-
-@pytest.fixture(scope="module")
-def dev(stack):
-    stack.write_env(
+def dev(own_stack):
+    own_stack.write_env(
         SECRET_KEY=strong_secret(),
         DJANGO_SUPERUSER_USERNAME="admin",
         DJANGO_SUPERUSER_EMAIL="admin@example.org",
         DJANGO_SUPERUSER_PASSWORD=secrets.token_urlsafe(16),
     )
-    stack.run_sh("-1", "-s")
-    return stack
+    own_stack.run_sh("-1", "-s")
+    return own_stack
 
 
 @pytest.fixture(scope="module")
-def prod(stack):
-    stack.run_sh("down")  # the dev stack of the tests above
-    stack.write_env(**production_settings())
-    stack.run_sh("-0")
-    return stack
+def prod(own_stack):
+    own_stack.run_sh("down")  # the dev stack of the tests above
+    own_stack.write_env(**production_settings())
+    own_stack.run_sh("-0")
+    return own_stack
 
 
 def test_pgadmin_runs_select_1_on_the_preconfigured_server(dev, page):

@@ -3,9 +3,10 @@
 import psycopg2
 import pytest
 import requests
-from conftest import item_names, strong_secret, wait_for
 
 from pgadmin_client import PgAdminClient
+from support import item_names, wait_for
+from tools.throwaway import strong_secret
 
 pytestmark = pytest.mark.e2e
 

@@ -18,9 +18,9 @@ import threading
 
 import pytest
 import requests
-from conftest import THROUGH_PROXY, item_names, production_settings, throwaway_stack, wait_for
 
-from helpers import clean_env
+from support import changed_env, item_names, wait_for
+from tools.throwaway import THROUGH_PROXY, clean_env, production_settings
 
 pytestmark = pytest.mark.e2e
 
@@ -67,22 +67,21 @@ print("done", attempt, errors, flush=True)
 
 
 @pytest.fixture(scope="module")
-def prod(tmp_path_factory):
-    with throwaway_stack(tmp_path_factory) as stack:
-        stack.write_env(
-            **production_settings(
-                WEB_CONCURRENCY=str(WORKERS),
-                GUNICORN_TIMEOUT=str(GUNICORN_TIMEOUT),
-            )
+def prod(own_stack):
+    own_stack.write_env(
+        **production_settings(
+            WEB_CONCURRENCY=str(WORKERS),
+            GUNICORN_TIMEOUT=str(GUNICORN_TIMEOUT),
         )
-        stack.run_sh("-0")
-        yield stack
+    )
+    own_stack.run_sh("-0")
+    return own_stack
 
 
 @pytest.fixture(autouse=True)
 def stack_up(prod):
     """Each test starts on a ready stack, even after another test failed."""
-    if status(web_url(prod, "/readyz")) != 200:
+    if status(prod.web_url("/readyz")) != 200:
         prod.run_sh("-0")
         wait_ready(prod)
 
@@ -98,13 +97,8 @@ def status(url: str) -> int | str:
         return type(error).__name__
 
 
-def web_url(stack, path: str) -> str:
-    """URL on the web port from .env: known even while web is down."""
-    return f"http://127.0.0.1:{stack.ports['WEB_PORT']}{path}"
-
-
 def wait_ready(stack) -> None:
-    url = web_url(stack, "/readyz")
+    url = stack.web_url("/readyz")
     wait_for(lambda: status(url) == 200, timeout=RECOVERY_TIMEOUT)
 
 
@@ -125,17 +119,6 @@ def insert_item(stack, name: str) -> None:
 
 def count_items(stack, name: str) -> str:
     return stack.psql("prod", f"SELECT count(*) FROM catalog_item WHERE name = '{name}'")
-
-
-def replace_settings(env_text: str, **values: str) -> str:
-    """``env_text`` (an env file) with the given settings' lines replaced."""
-    lines = env_text.splitlines()
-    for index, line in enumerate(lines):
-        name = line.split("=", 1)[0]
-        if name in values and not line.startswith("#"):
-            lines[index] = f"{name}={values.pop(name)}"
-    assert not values, f"not in the env file: {values}"
-    return "\n".join(lines) + "\n"
 
 
 def container_state(container: str) -> dict:
@@ -252,7 +235,7 @@ class Writer:
 
 
 def test_db_crash_under_write_load_loses_no_acknowledged_row(prod):
-    readiness = ReadinessProbe(web_url(prod, "/readyz"))
+    readiness = ReadinessProbe(prod.web_url("/readyz"))
     readiness.start()
     writer = Writer(prod, "load", seconds=150, rows_after_error=20)
     try:
@@ -286,7 +269,7 @@ def test_db_crash_under_write_load_loses_no_acknowledged_row(prod):
     assert set(answers) <= {200, 503}, answers
     wait_ready(prod)
     response = requests.get(
-        web_url(prod, "/api/items/?limit=100"), headers=THROUGH_PROXY, timeout=REQUEST_TIMEOUT
+        prod.web_url("/api/items/?limit=100"), headers=THROUGH_PROXY, timeout=REQUEST_TIMEOUT
     )
     assert acked[-1] in item_names(response)
     errors = sum(line.startswith("error ") for line in writer.lines)
@@ -303,7 +286,7 @@ def test_docker_kill_of_the_db_is_an_operator_stop(prod):
     subprocess.run(["docker", "kill", "-s", "KILL", container], capture_output=True, check=True)
     try:
         # db stays down; web stays up (liveness) and its readiness turns red.
-        ready, live = web_url(prod, "/readyz"), web_url(prod, "/healthz")
+        ready, live = prod.web_url("/readyz"), prod.web_url("/healthz")
         wait_for(lambda: status(ready) == 503, timeout=60)
         assert status(live) == 200
         assert container_state(container)["Status"] == "exited"
@@ -324,7 +307,7 @@ def test_a_killed_gunicorn_worker_is_replaced_and_requests_go_on(prod):
     assert len(before) == WORKERS
     victim = min(before, key=int)
     signal_in_web(prod, "KILL", victim)
-    url = web_url(prod, "/api/items/")
+    url = prod.web_url("/api/items/")
     answers = [status(url) for _ in range(30)]
     assert answers == [200] * 30
 
@@ -340,7 +323,7 @@ def test_a_hung_worker_is_killed_after_the_gunicorn_timeout(prod):
     before = worker_pids(prod)
     victim = min(before, key=int)
     signal_in_web(prod, "STOP", victim)  # alive but silent: no heartbeat
-    url = web_url(prod, "/api/items/")
+    url = prod.web_url("/api/items/")
     answers = [status(url) for _ in range(10)]
     assert answers == [200] * 10  # the other worker serves meanwhile
 
@@ -357,7 +340,7 @@ def test_web_container_crash_is_restarted_by_the_restart_policy(prod):
     restarts = restart_count(prod, "web")
     crash(prod, "web")
     # Until gunicorn is back, each request fails or answers within its timeout.
-    url = web_url(prod, "/readyz")
+    url = prod.web_url("/readyz")
     wait_for(lambda: status(url) == 200, timeout=RECOVERY_TIMEOUT)
     assert restart_count(prod, "web") > restarts
     wait_healthy(prod, "web")
@@ -370,7 +353,7 @@ def test_compose_restart_returns_everything_healthy_with_data_intact(prod):
     wait_healthy(prod, "db", "web")
     wait_ready(prod)
     response = requests.get(
-        web_url(prod, "/api/items/?limit=100"), headers=THROUGH_PROXY, timeout=REQUEST_TIMEOUT
+        prod.web_url("/api/items/?limit=100"), headers=THROUGH_PROXY, timeout=REQUEST_TIMEOUT
     )
     assert "before-restart" in item_names(response)
     assert count_items(prod, "before-restart") == "1"
@@ -412,15 +395,10 @@ def test_web_start_without_a_database_gives_up_with_the_reason(prod, host, stop_
 
 
 def test_run_sh_prod_with_an_unreachable_database_exits_with_the_reason(prod):
-    env_file = prod.root / ".env"
-    original = env_file.read_text()
     password = prod.settings["POSTGRES_PASSWORD"]
     url = f"postgres://app:{password}@db-missing.invalid:5432/app"
-    env_file.write_text(replace_settings(original, DATABASE_URL=url, DB_WAIT_TIMEOUT="3"))
-    try:
+    with changed_env(prod, DATABASE_URL=url, DB_WAIT_TIMEOUT="3"):
         result = prod.run_sh("-0", check=False)
-    finally:
-        env_file.write_text(original)
     assert result.returncode == 1
     assert "database app at db-missing.invalid:5432 not reachable after 3s" in result.stderr
     assert "start failed" in result.stderr.splitlines()[-1]

@@ -12,15 +12,9 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import (
-    COMMAND_TIMEOUT,
-    THROUGH_PROXY,
-    item_names,
-    production_settings,
-    throwaway_stack,
-)
 
-from helpers import clean_env
+from support import changed_env, item_names
+from tools.throwaway import COMMAND_TIMEOUT, THROUGH_PROXY, clean_env, production_settings
 
 pytestmark = pytest.mark.e2e
 
@@ -28,11 +22,10 @@ FIXTURE_MIGRATIONS = Path(__file__).parent / "fixtures" / "migrations"
 
 
 @pytest.fixture(scope="module")
-def ops(tmp_path_factory):
-    with throwaway_stack(tmp_path_factory) as stack:
-        stack.write_env(**production_settings())
-        stack.run_sh("-0")
-        yield stack
+def ops(own_stack):
+    own_stack.write_env(**production_settings())
+    own_stack.run_sh("-0")
+    return own_stack
 
 
 def seed_items(stack, count: int) -> None:
@@ -125,13 +118,8 @@ def test_deploy_without_pending_migrations_takes_no_backup(ops):
 
 
 def test_backup_keeps_the_newest_backup_keep_files(ops):
-    env_file = ops.root / ".env"
-    original = env_file.read_text()
-    env_file.write_text(original.replace("BACKUP_KEEP=10", "BACKUP_KEEP=2"))
-    try:
+    with changed_env(ops, BACKUP_KEEP="2"):
         written = [reported_backup(ops.run_sh("-0", "backup").stderr) for _ in range(3)]
-    finally:
-        env_file.write_text(original)
     kept = sorted((ops.root / "backups").glob("prod-app-*.dump"))
     assert kept == sorted(written[1:])
 
@@ -219,18 +207,8 @@ def test_doctor_passes_on_a_healthy_production_setup(ops):
 
 
 def test_doctor_finds_a_stale_database_password(ops):
-    env_file = ops.root / ".env"
-    original = env_file.read_text()
-    env_file.write_text(
-        original.replace(
-            f"POSTGRES_PASSWORD={ops.settings['POSTGRES_PASSWORD']}",
-            f"POSTGRES_PASSWORD={secrets.token_urlsafe(24)}",
-        )
-    )
-    try:
+    with changed_env(ops, POSTGRES_PASSWORD=secrets.token_urlsafe(24)):
         code, lines = doctor_lines(ops, "-0")
-    finally:
-        env_file.write_text(original)
     assert code == 1
     assert any(
         "✗ database password: the volume was initialised with another" in line for line in lines
@@ -238,20 +216,13 @@ def test_doctor_finds_a_stale_database_password(ops):
 
 
 def test_doctor_and_up_find_a_port_in_use(ops):
-    env_file = ops.root / ".env"
-    original = env_file.read_text()
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        env_file.write_text(
-            original.replace(f"WEB_PORT={ops.ports['WEB_PORT']}", f"WEB_PORT={port}")
-        )
-        try:
+        with changed_env(ops, WEB_PORT=str(port)):
             code, lines = doctor_lines(ops, "-0")
             up = ops.run_sh("-0", check=False)
-        finally:
-            env_file.write_text(original)
     assert code == 1
     assert any(f"✗ port {port} (WEB_PORT) is already in use" in line for line in lines)
     assert up.returncode == 1
@@ -285,10 +256,9 @@ def test_concurrent_migrations_take_turns(ops):
     added = add_fixture_migrations(ops, "0002_fixture_slow.py")
     try:
         ops.compose("prod", "build", "web")
-        command = ["docker", "compose", "-f", "compose.yml"]
-        if (ops.root / "compose.override.yml").exists():
-            command += ["-f", "compose.override.yml"]
-        command += ["run", "--rm", "--no-deps", "-T", "migrate", "migrate"]
+        command = ops.compose_command(
+            "prod", "run", "--rm", "--no-deps", "-T", "migrate", "migrate"
+        )
         runs = [
             subprocess.Popen(
                 command,

@@ -9,7 +9,9 @@ import tarfile
 
 import pytest
 import requests
-from conftest import THROUGH_PROXY, admin_css_path, production_settings
+
+from support import admin_css_path
+from tools.throwaway import THROUGH_PROXY, production_settings
 
 pytestmark = pytest.mark.e2e
 

@@ -1,7 +1,8 @@
 """run.sh argument handling and production pre-flight checks, under dash.
 
 Each bad input must give one clear line, a non-zero exit, and start nothing:
-the checks run before any container or volume is created.
+the checks run before any container or volume is created. End to end: it
+asks the Docker daemon that nothing was created (builds and starts nothing).
 """
 
 import re
@@ -12,9 +13,9 @@ import uuid
 
 import pytest
 
-from helpers import REPO_DIR, clean_env
+from tools.throwaway import REPO_DIR, clean_env, production_settings
 
-GOOD_KEY = "k7Qx2vLp9sTz4mWc8rYb1nHd6fJg3aKe5uVo0iXq-ZsPlMnBcDe"
+pytestmark = pytest.mark.e2e
 
 
 def run_sh(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -129,18 +130,11 @@ def test_production_needs_an_env_file(tmp_path):
     assert "no " in result.stderr and "copy .env.example to .env" in result.stderr
 
 
-PROD_OK = {
-    "SECRET_KEY": GOOD_KEY,
-    "ALLOWED_HOSTS": "example.com",
-    "POSTGRES_PASSWORD": "a-strong-production-password",
-}
-
-
 def refused_production_start(tmp_path, **override: str) -> str:
-    """Start production with PROD_OK plus ``override``; it must be refused in
-    one line, with no container or volume created. That line."""
+    """Start production with safe settings plus ``override``; it must be
+    refused in one line, with no container or volume created. That line."""
     project = f"runsh-{uuid.uuid4().hex[:8]}"
-    values = {**PROD_OK, **override, "COMPOSE_PROJECT_NAME": project}
+    values = {**production_settings(), **override, "COMPOSE_PROJECT_NAME": project}
     env_file = tmp_path / "prod.env"
     env_file.write_text("".join(f"{key}={value}\n" for key, value in values.items()))
     result = run_sh("-0", env={"ENV_FILE": str(env_file)})

@@ -6,7 +6,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
-from helpers import run_django
+from django_process import run_django
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from helpers import run_django
+from django_process import run_django
 
 
 def test_liveness_answers_any_host(client):
