@@ -26,7 +26,7 @@ def test_safe_settings_pass():
 
 
 @pytest.mark.parametrize(
-    ("web", "db", "line"),
+    ("web_env", "db_env", "line"),
     [
         (
             {"SECRET_KEY": ""},
@@ -64,8 +64,8 @@ def test_safe_settings_pass():
         ),
     ],
 )
-def test_each_unsafe_setting_is_one_line_with_its_fix(web, db, line):
-    found = problems(web, db)
+def test_each_unsafe_setting_is_one_line_with_its_fix(web_env, db_env, line):
+    found = problems(web_env, db_env)
     assert len(found) == 1
     assert found[0].startswith(line)
 

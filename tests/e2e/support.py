@@ -6,8 +6,10 @@ import re
 import time
 from collections.abc import Iterator
 
+import psycopg2
 import requests
 
+from pgadmin_client import PgAdminClient
 from tools.throwaway import ThrowawayStack
 
 
@@ -35,6 +37,33 @@ def changed_env(stack: ThrowawayStack, **values: str) -> Iterator[None]:
         yield
     finally:
         stack.set_env(**before)
+
+
+def select_one_on_the_dev_port(stack: ThrowawayStack) -> tuple:
+    """SELECT 1 from the host, through the dev database's published port,
+    with the user and password of the stack's .env."""
+    with (
+        psycopg2.connect(
+            host="127.0.0.1",
+            port=stack.ports["DEV_DB_PORT"],
+            user=stack.settings["POSTGRES_USER"],
+            password=stack.settings["POSTGRES_PASSWORD"],
+            dbname=stack.settings["POSTGRES_DB"],
+            connect_timeout=5,
+        ) as connection,
+        connection.cursor() as cursor,
+    ):
+        cursor.execute("SELECT 1")
+        return cursor.fetchone()
+
+
+def logged_in_pgadmin(stack: ThrowawayStack) -> PgAdminClient:
+    """pgAdmin's client, logged in with the stack's .env."""
+    client = PgAdminClient(f"http://127.0.0.1:{stack.ports['PGADMIN_PORT']}")
+    client.login(
+        stack.settings["PGADMIN_DEFAULT_EMAIL"], stack.settings["PGADMIN_DEFAULT_PASSWORD"]
+    )
+    return client
 
 
 def item_names(response: requests.Response) -> list[str]:

@@ -1,11 +1,9 @@
 """Development stack end to end: sh run.sh -1 in a throwaway copy."""
 
-import psycopg2
 import pytest
 import requests
 
-from pgadmin_client import PgAdminClient
-from support import item_names, wait_for
+from support import item_names, logged_in_pgadmin, select_one_on_the_dev_port, wait_for
 from tools.throwaway import strong_secret
 
 pytestmark = pytest.mark.e2e
@@ -46,8 +44,7 @@ def test_runserver_reloads_a_code_change(dev):
 
 
 def test_pgadmin_lists_the_dev_database_and_opens_it_without_a_password(dev):
-    client = PgAdminClient(f"http://127.0.0.1:{dev.ports['PGADMIN_PORT']}")
-    client.login(dev.settings["PGADMIN_DEFAULT_EMAIL"], dev.settings["PGADMIN_DEFAULT_PASSWORD"])
+    client = logged_in_pgadmin(dev)
     servers = client.servers()
     assert [server["label"] for server in servers] == ["dev database (app)"]
     answer = client.connect(servers[0]["gid"], servers[0]["sid"])
@@ -60,19 +57,7 @@ def test_dev_ports_are_published_on_loopback_only(dev):
         bindings = dev.inspect("dev", service)["NetworkSettings"]["Ports"][f"{port}/tcp"]
         assert {binding["HostIp"] for binding in bindings} == {"127.0.0.1"}, service
     assert dev.published("dev", "db", 5432) == f"127.0.0.1:{dev.ports['DEV_DB_PORT']}"
-    with (
-        psycopg2.connect(
-            host="127.0.0.1",
-            port=dev.ports["DEV_DB_PORT"],
-            user=dev.settings["POSTGRES_USER"],
-            password=dev.settings["POSTGRES_PASSWORD"],
-            dbname=dev.settings["POSTGRES_DB"],
-            connect_timeout=5,
-        ) as connection,
-        connection.cursor() as cursor,
-    ):
-        cursor.execute("SELECT 1")
-        assert cursor.fetchone() == (1,)
+    assert select_one_on_the_dev_port(dev) == (1,)
 
 
 def test_data_survives_down_and_up(dev):

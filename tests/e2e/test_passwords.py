@@ -6,11 +6,10 @@ each password (Postgres reads the password only when it creates its volume).
 
 import re
 
-import psycopg2
 import pytest
 import requests
-from pgadmin_client import PgAdminClient
 
+from support import logged_in_pgadmin, select_one_on_the_dev_port
 from tools.throwaway import THROUGH_PROXY, ThrowawayStack, production_settings, strong_secret
 
 pytestmark = pytest.mark.e2e
@@ -18,18 +17,9 @@ pytestmark = pytest.mark.e2e
 # Characters special to URLs, .pgpass files, JSON, .env files and shells.
 PASSWORDS = {
     "url": "p@ss:w/rd?x=1&y=2#frag%20",
-    "pgpass-json-quotes": "back\\slash:'single' \"double\" {\"k\": [1]}",
+    "pgpass-json-quotes": 'back\\slash:\'single\' "double" {"k": [1]}',
     "env-file": " spaces # not a comment $HOME = ok ",
 }
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory):
-    copy = ThrowawayStack(parent=tmp_path_factory.mktemp("passwords"))
-    try:
-        yield copy
-    finally:
-        copy.close()
 
 
 def fresh(stack: ThrowawayStack) -> None:
@@ -39,28 +29,17 @@ def fresh(stack: ThrowawayStack) -> None:
 
 
 @pytest.mark.parametrize("password", PASSWORDS.values(), ids=PASSWORDS.keys())
-def test_a_password_with_special_characters_works_in_every_mode(stack, password):
+def test_a_password_with_special_characters_works_in_every_mode(own_stack, password):
+    stack = own_stack
     fresh(stack)
 
     # Development: runserver, the host's database port, pgAdmin, doctor.
     stack.write_env(SECRET_KEY=strong_secret(), POSTGRES_PASSWORD=password)
     stack.run_sh("-1")
     assert requests.get(stack.url("dev", "/readyz"), timeout=10).json()["database"] == "ok"
-    with (
-        psycopg2.connect(
-            host="127.0.0.1",
-            port=stack.ports["DEV_DB_PORT"],
-            user=stack.settings["POSTGRES_USER"],
-            password=password,
-            dbname=stack.settings["POSTGRES_DB"],
-            connect_timeout=5,
-        ) as connection,
-        connection.cursor() as cursor,
-    ):
-        cursor.execute("SELECT 1")
-        assert cursor.fetchone() == (1,)
-    client = PgAdminClient(f"http://127.0.0.1:{stack.ports['PGADMIN_PORT']}")
-    client.login(stack.settings["PGADMIN_DEFAULT_EMAIL"], stack.settings["PGADMIN_DEFAULT_PASSWORD"])
+    assert stack.settings["POSTGRES_PASSWORD"] == password
+    assert select_one_on_the_dev_port(stack) == (1,)
+    client = logged_in_pgadmin(stack)
     (server,) = client.servers()
     answer = client.connect(server["gid"], server["sid"])
     assert answer.status_code == 200, answer.text[:300]

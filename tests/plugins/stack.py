@@ -24,6 +24,15 @@ def throwaway_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Throwa
         copy.close()
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The end-to-end tests run one after another on one xdist worker
+    (pytest.ini: --dist loadgroup): they share stacks, and each loads both
+    cores. The other tests spread over the workers."""
+    for item in items:
+        if item.get_closest_marker("e2e"):
+            item.add_marker(pytest.mark.xdist_group("e2e"))
+
+
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory):
     with throwaway_stack(tmp_path_factory) as copy:
