@@ -100,10 +100,14 @@ def refuse_mode_switch(mode: Mode, running: Mode | None, project: str) -> None:
         )
 
 
-def missing_settings(example: str, env_text: str) -> list[str]:
-    """Settings that .env.example sets and the env file does not."""
+def missing_settings(example: str, env_text: str, read: Iterable[str] | None = None) -> list[str]:
+    """Settings that .env.example sets and the env file does not; with
+    ``read`` (the variables the mode's Compose files read), only those."""
     have = set(setting_names(env_text))
-    return [name for name in setting_names(example) if name not in have]
+    wanted = setting_names(example)
+    if read is not None:
+        wanted = [name for name in wanted if name in set(read)]
+    return [name for name in wanted if name not in have]
 
 
 def crlf_files(root: Path, env_file: Path) -> list[str]:

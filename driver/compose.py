@@ -34,6 +34,10 @@ class Compose:
         """The resolved model: defaults, .env and the process environment applied."""
         return self("config", "--format", "json")
 
+    def variables(self) -> Argv:
+        """The variables the files read, with their defaults (JSON)."""
+        return self("config", "--variables", "--format", "json")
+
     def one_off(self, service: str, *args: str, tty: bool = False) -> Argv:
         """A container of ``service`` for one command, removed afterwards."""
         return self("run", "--rm", "--no-deps", *([] if tty else ["-T"]), service, *args)

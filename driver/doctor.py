@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -54,24 +55,22 @@ class Doctor:
                 f"{label}: missing; create it: cp .env.example .env (sh run.sh -1 does that for development)"
             )
             return self.end()
-        example = (project.root / ".env.example").read_text()
-        missing = checks.missing_settings(example, project.env_file.read_text())
-        if missing:
-            self.bad(f"{label} lacks {' '.join(missing)}; copy those lines from .env.example")
-        else:
-            self.ok(f"{label} has every setting of .env.example")
         if not reachable:
+            self.settings_present(None)
             return self.end()
         project.export_user_ids()
         try:
             settings = project.load()
         except Refused as error:
+            self.settings_present(None)
             self.bad(f"{label}: {error}")
             return self.end()
         if not project.mode_given:
             project.mode = project.running_mode() or project.current
             settings = project.load()
         say(f"checking the {project.current.label} setup (project {settings.project})")
+        variables = self.runner.run(project.compose.variables(), quiet=True)
+        self.settings_present(set(json.loads(variables.stdout)) if variables.ok else None)
         if project.current.is_prod:
             found = policy.problems(settings)
             if found:
@@ -93,6 +92,18 @@ class Doctor:
             self.skip(f"volume {volume}: not created yet (the first start creates it)")
         self.disk()
         return self.end()
+
+    def settings_present(self, read: set[str] | None) -> None:
+        """The env file sets what .env.example sets (of what the mode reads)."""
+        project = self.project
+        example = (project.root / ".env.example").read_text()
+        missing = checks.missing_settings(example, project.env_file.read_text(), read)
+        if missing:
+            self.bad(
+                f"{project.env_label} lacks {' '.join(missing)}; copy those lines from .env.example"
+            )
+        else:
+            self.ok(f"{project.env_label} has every setting of .env.example")
 
     def docker(self) -> bool:
         """Docker, the daemon and Compose; whether the daemon answers."""

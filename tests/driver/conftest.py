@@ -2,10 +2,10 @@
 Docker is a FakeRunner (fakes.py)."""
 
 import pytest
-from fakes import FakeRunner, project_with
 
 from driver import checks
 from driver.project import Project
+from fakes import FakeRunner, project_with
 
 
 @pytest.fixture

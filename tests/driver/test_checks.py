@@ -88,9 +88,8 @@ def test_compose_versions_compare_as_numbers(version, ok):
 
 
 def test_docker_checks_say_what_is_missing(tmp_path, monkeypatch):
-    from fakes import FakeRunner, has
-
     from driver.runner import Done
+    from fakes import FakeRunner, has
 
     runner = FakeRunner(tmp_path)
     monkeypatch.setattr(checks.shutil, "which", lambda name: None)
@@ -104,3 +103,10 @@ def test_docker_checks_say_what_is_missing(tmp_path, monkeypatch):
         "the Docker daemon is not reachable: start Docker (e.g. sudo systemctl start docker) "
         "or check DOCKER_HOST"
     )
+
+
+def test_production_needs_only_the_settings_its_files_read():
+    example = "SECRET_KEY=x\nPGADMIN_DEFAULT_PASSWORD=y\n"
+    env_text = "SECRET_KEY=z\n"
+    assert checks.missing_settings(example, env_text) == ["PGADMIN_DEFAULT_PASSWORD"]
+    assert checks.missing_settings(example, env_text, read={"SECRET_KEY", "WEB_PORT"}) == []

@@ -3,7 +3,6 @@
 from datetime import UTC, datetime
 
 import pytest
-from fakes import has
 
 from driver.console import Refused
 from driver.database import (
@@ -18,6 +17,7 @@ from driver.database import (
     to_prune,
 )
 from driver.runner import Done
+from fakes import has
 
 WHEN = datetime(2026, 11, 22, 10, 15, 0, tzinfo=UTC)
 

@@ -5,12 +5,12 @@ while the old web keeps serving."""
 import re
 
 import pytest
-from fakes import ends, has
 
 from driver.console import Refused
 from driver.deploy import Deploy, already_deployed, deploy_state_sql, gate_warning, plan_action
 from driver.modes import PROD
 from driver.runner import Done
+from fakes import ends, has
 
 IMAGE = "sha256:0123"
 STAMP = f"deployed {IMAGE} with migrations 18:18"

@@ -5,10 +5,10 @@ tests/app/test_settings.py holds Django's side of the same table."""
 import ast
 
 import pytest
-from fakes import config
 
 from driver import policy
 from driver.settings import from_config
+from fakes import config
 from tools.throwaway import REPO_DIR
 
 KEY = "k7Qx2vLp9sTz4mWc8rYb1nHd6fJg3aKe5uVo0iXq-ZsPlMnBcDe"

@@ -1,12 +1,12 @@
 """The steps before every command: the env file, the settings, the refusals."""
 
 import pytest
-from fakes import FakeRunner, config, has, project_with
 
 from driver.console import Refused
 from driver.modes import PROD
 from driver.project import Project
 from driver.runner import Done
+from fakes import FakeRunner, config, has, project_with
 
 
 def test_development_creates_env_from_the_example_with_a_fresh_key(

@@ -2,9 +2,9 @@
 refusals turned into one line that names the setting."""
 
 import pytest
-from fakes import config
 
 from driver.settings import Port, compose_error, from_config
+from fakes import config
 
 
 def test_values_come_from_the_resolved_model():

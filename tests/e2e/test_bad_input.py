@@ -13,6 +13,7 @@ import uuid
 
 import pytest
 
+from bad_input import USAGE_ERRORS
 from tools.throwaway import REPO_DIR, clean_env, production_settings
 
 pytestmark = pytest.mark.e2e
@@ -81,24 +82,7 @@ def test_no_arguments_prints_help():
     assert result.stdout.startswith("Usage: sh run.sh")
 
 
-@pytest.mark.parametrize(
-    ("args", "message"),
-    [
-        (["--bogus"], "unknown mode or command: --bogus"),
-        (["-9"], "unknown mode or command: -9"),
-        (["deploy"], "unknown mode or command: deploy"),
-        (["-0", "--bogus"], "unknown option for prod: --bogus"),
-        (["-1", "-s", "extra"], "unknown option for dev: extra"),
-        (["manage"], "manage needs a manage.py command"),
-        (["superuser", "extra"], "superuser takes no arguments"),
-        (["backup", "extra"], "backup takes no arguments"),
-        (["restore"], "restore needs a backup FILE"),
-        (["restore", "a.dump", "b.dump"], "restore takes one FILE; got a.dump and b.dump"),
-        (["-0", "restore", "--force", "a.dump"], "unknown option for restore: --force"),
-        (["doctor", "extra"], "doctor takes no arguments"),
-        (["install-service", "--now"], "unknown option for install-service: --now"),
-    ],
-)
+@pytest.mark.parametrize(("args", "message"), USAGE_ERRORS)
 def test_bad_arguments_exit_2_with_usage_on_stderr(args, message):
     result = run_sh(*args)
     assert result.returncode == 2

@@ -24,13 +24,14 @@ def throwaway_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Throwa
         copy.close()
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The end-to-end tests run one after another on one xdist worker
-    (pytest.ini: --dist loadgroup): they share stacks, and each loads both
-    cores. The other tests spread over the workers."""
-    for item in items:
-        if item.get_closest_marker("e2e"):
-            item.add_marker(pytest.mark.xdist_group("e2e"))
+@pytest.hookimpl(tryfirst=True)  # before xdist's own answer (the CPU count)
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """Workers for pytest.ini's ``-n auto``: none when the end-to-end tests
+    run (they share stacks and each stack loads both cores: one process runs
+    them in order); two for the rest, most of which wait on a Python process
+    of their own."""
+    selection = config.getoption("markexpr") or ""
+    return 0 if "e2e" in selection and "not e2e" not in selection else 2
 
 
 @pytest.fixture(scope="session")

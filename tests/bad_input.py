@@ -1,0 +1,24 @@
+"""The table of bad command lines, written once: the driver's own tests
+run it in process without Docker (tests/driver/test_cli.py), and the
+end-to-end tests run it through the real launcher under dash
+(tests/e2e/test_bad_input.py). Each must exit 2 with this line and the usage."""
+
+USAGE_ERRORS = [
+    (["--bogus"], "unknown mode or command: --bogus"),
+    (["-9"], "unknown mode or command: -9"),
+    (["deploy"], "unknown mode or command: deploy"),
+    (["-0", "--bogus"], "unknown option for prod: --bogus"),
+    (["-1", "-s", "extra"], "unknown option for dev: extra"),
+    (["manage"], "manage needs a manage.py command"),
+    (["superuser", "extra"], "superuser takes no arguments"),
+    (["backup", "extra"], "backup takes no arguments"),
+    (["restore"], "restore needs a backup FILE"),
+    (["restore", "a.dump", "b.dump"], "restore takes one FILE; got a.dump and b.dump"),
+    (["-0", "restore", "--force", "a.dump"], "unknown option for restore: --force"),
+    (["doctor", "extra"], "doctor takes no arguments"),
+    (["install-service", "--now"], "unknown option for install-service: --now"),
+    (["lint", "extra"], "lint takes no arguments"),
+    (["reset", "extra"], "reset takes no arguments"),
+    (["help", "a", "b"], "help takes at most one COMMAND"),
+    (["help", "deploy"], "no such command: deploy"),
+]
