@@ -15,5 +15,10 @@ if ! python3 -c 'import sys; sys.exit(sys.version_info < (3, 9))' 2>/dev/null; t
   exit 1
 fi
 
-root="$(cd "$(dirname "$0")" && pwd -P)"
-PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}" exec python3 -m driver "$@"
+# From the repository (python3 -m puts the current folder first on the
+# import path: never the caller's); paths the user gives stay relative to
+# where they called it.
+RUN_SH_CALLER_DIR="$PWD"
+export RUN_SH_CALLER_DIR
+cd "$(dirname "$0")"
+exec python3 -m driver "$@"

@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     """The driver behind run.sh. Paths the user gives (ENV_FILE, a backup
     FILE) are relative to where run.sh was called; the rest to the repository."""
     root = Path(__file__).resolve().parent.parent
-    caller = Path.cwd()
+    caller = Path(os.environ.pop("RUN_SH_CALLER_DIR", "") or Path.cwd())
     os.chdir(root)
     project = Project(root, caller)
     try:

@@ -48,8 +48,8 @@ def up(project: Project, args: list[str]) -> int:
         Deploy(project).run()
     else:
         start_dev(project)
-    if superuser:
-        project.one_off("migrate", "superuser")
+    if superuser and project.one_off("migrate", "superuser") != 0:
+        raise Refused("the superuser was not created (above)")
     print_urls(project)
     if mode.name == "host":
         devtools.run_on_host(project)
@@ -60,11 +60,12 @@ def print_urls(project: Project) -> None:
     mode, settings = project.current, project.settings
     web = settings.published("web")
     port = web[0].value.partition("-")[0] if web else ""
-    if mode.name == "dev":
+    # No web line where web publishes no port (db-only modes, or an override).
+    if web and mode.name == "dev":
         say(f"web:      http://localhost:{port}/  (admin: /admin/)")
-    elif mode.is_prod and settings.web.get("SECURE_SSL_REDIRECT", "").lower() in OFF_WORDS:
+    elif web and mode.is_prod and settings.web.get("SECURE_SSL_REDIRECT", "").lower() in OFF_WORDS:
         say(f"web:      http://localhost:{port}/ on {web[0].host_ip}  (admin: /admin/)")
-    elif mode.is_prod:
+    elif web and mode.is_prod:
         say(
             f"web:      {web[0].host_ip}:{port} for your TLS proxy; plain HTTP is redirected "
             "to https:// (README: HTTPS)"
@@ -195,11 +196,12 @@ def restore(project: Project, args: list[str]) -> int:
         )
     started = time.monotonic()
     if database.exists(database.name):
-        database.backup("pre-restore")
+        database.backup("pre-restore", keep=archive)
     web_running = project.running("web")
     if web_running:
         say("stopping web during the restore")
-        project.runner.run(project.compose("stop", "web"), capture=False)
+        if project.runner.run(project.compose("stop", "web"), capture=False).returncode:
+            raise Refused("web did not stop (above); the database was not changed")
     if not database.restore(archive):
         if web_running:
             project.runner.run(project.compose("start", "web"), capture=False)
@@ -250,11 +252,15 @@ def reset(project: Project, args: list[str]) -> int:
         raise UsageError("reset takes no arguments")
     project.mode = DEV
     name = project.prepare().project
+    project.refuse_mode_switch()
     volumes = (f"{name}_db-dev-data", f"{name}_pgadmin-dev-data")
     say(f"this deletes the volumes {' and '.join(volumes)}: every row of the dev database.")
     confirm("project name", name, "confirmation did not match; nothing was deleted")
-    project.runner.run(project.compose("down", "--remove-orphans"), capture=False)
-    project.runner.run(compose.remove_volumes(*volumes), quiet=True)
+    if project.runner.run(project.compose("down", "--remove-orphans"), capture=False).returncode:
+        raise Refused("docker compose down failed (above); nothing was deleted")
+    removed = project.runner.run(compose.remove_volumes(*volumes), quiet=True)
+    if not removed.ok and "no such volume" not in removed.stderr.lower():
+        raise Refused(f"the volumes were not deleted: {removed.stderr.strip()}")
     say("dev data deleted; sh run.sh -1 starts afresh")
     return 0
 

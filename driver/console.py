@@ -41,7 +41,7 @@ def ask(prompt: str) -> str:
     """Ask on stderr, read one line from stdin ("" when there is none)."""
     print(prompt, end="", file=sys.stderr, flush=True)
     line = sys.stdin.readline() if sys.stdin else ""
-    return line.rstrip("\n")
+    return line.strip()
 
 
 def confirm(what: str, expected: str, refusal: str) -> None:

@@ -57,6 +57,10 @@ def drop_sql(database: str) -> str:
     return f"DROP DATABASE IF EXISTS {ident(database)} WITH (FORCE)"
 
 
+def connections_sql(database: str, allow: bool) -> str:
+    return f"ALTER DATABASE {ident(database)} ALLOW_CONNECTIONS {str(allow).lower()}"
+
+
 def rename_sql(old: str, new: str) -> list[str]:
     """End the sessions of ``old``, then rename it (each its own transaction)."""
     return [
@@ -121,10 +125,11 @@ class Database:
 
     # -- backup ------------------------------------------------------------------
 
-    def backup(self, label: str = "") -> Path:
+    def backup(self, label: str = "", keep: Path | None = None) -> Path:
         """pg_dump into BACKUP_DIR; the file's path. One snapshot (consistent
-        while web keeps writing); a partial file never carries a backup's name."""
-        keep = backup_keep(self.project.settings.driver["backup_keep"])
+        while web keeps writing); a partial file never carries a backup's name.
+        Pruning never removes ``keep`` (a backup about to be restored)."""
+        newest = backup_keep(self.project.settings.driver["backup_keep"])
         directory = self.backup_dir
         try:
             directory.mkdir(parents=True, exist_ok=True)
@@ -154,9 +159,10 @@ class Database:
         size = path.stat().st_size
         say(f"backup: {path} ({_size(size)}, {time.monotonic() - started:.0f} s)")
         prefix = f"{self.data_mode}-{self.name}-"
-        for old in to_prune(sorted(p.name for p in directory.iterdir()), prefix, keep):
-            (directory / old).unlink()
-            say(f"removed old backup {directory / old} (BACKUP_KEEP={keep})")
+        for old in to_prune(sorted(p.name for p in directory.iterdir()), prefix, newest):
+            if keep is None or (directory / old).resolve() != keep.resolve():
+                (directory / old).unlink()
+                say(f"removed old backup {directory / old} (BACKUP_KEEP={newest})")
         return path
 
     # -- restore -----------------------------------------------------------------
@@ -194,11 +200,17 @@ class Database:
             say(f"the restored copy has {restored} tables where the archive lists {expected}")
             self.sql("postgres", drop_sql(fresh))
             return False
-        if self.exists(self.name):
-            allow = f"ALTER DATABASE {ident(self.name)} ALLOW_CONNECTIONS false"
-            if self.sql("postgres", allow) is None or not self._rename(self.name, old):
+        replacing = self.exists(self.name)
+        if replacing:
+            if self.sql("postgres", connections_sql(self.name, allow=False)) is None:
+                return False
+            if not self._rename(self.name, old):
+                self.sql("postgres", connections_sql(self.name, allow=True))
                 return False
         if not self._rename(fresh, self.name):
+            if replacing:  # put the old one back under its name
+                self._rename(old, self.name)
+                self.sql("postgres", connections_sql(self.name, allow=True))
             return False
         self.sql("postgres", drop_sql(old))
         return True

@@ -26,8 +26,9 @@ READY_ATTEMPTS = 30
 READY_PROBE = (
     "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/readyz', timeout=3)"
 )
+# From the warning to its closing line (or to the end, if that is missing).
 GATE_WARNING = re.compile(
-    r"^WARNING: models have changes.*?commit it with the model change[^\n]*",
+    r"^WARNING: models have changes(?:.*?commit it with the model change[^\n]*|.*\Z)",
     re.MULTILINE | re.DOTALL,
 )
 
@@ -64,8 +65,7 @@ def plan_action(status: int) -> str:
 
 def gate_warning(logs: str) -> str:
     """The migration gate's warning in development's migrate logs, if any."""
-    match = GATE_WARNING.search(logs)
-    return match.group(0) if match else ""
+    return "\n".join(GATE_WARNING.findall(logs))
 
 
 def start_dev(project: Project) -> None:
@@ -155,7 +155,7 @@ class Deploy:
         """A migrate failed: keep what it left in a backup, put the pre-migrate
         backup back, and say all of it in one paragraph."""
         try:
-            at_failure = str(self.db.backup("failed-migrate"))
+            at_failure = str(self.db.backup("failed-migrate", keep=pre_migrate))
         except Refused:
             at_failure = "(could not be saved)"
         if not self.db.restore(pre_migrate):

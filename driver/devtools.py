@@ -86,10 +86,8 @@ def host_django_env(project: Project) -> dict[str, str]:
 
 def test(project: Project, args: list[str]) -> NoReturn:
     project.prepare()
-    project.refuse_mode_switch()
     python = venv(project.root)
-    if project.runner.run(project.compose.up("db"), capture=False).returncode != 0:
-        project.up_failed()
+    project.start_db()
     argv = [str(python), "-m", "pytest", "-c", "tests/pytest.ini", *args]
     project.runner.replace(argv, env=host_django_env(project))
 

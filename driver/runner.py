@@ -7,12 +7,15 @@ and answers from a script, and never start Docker.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
+from typing import IO, Any, NoReturn
+
+from driver.console import Refused
 
 Argv = list[str]
 
@@ -47,33 +50,35 @@ class Runner:
     ) -> Done:
         """Run argv to the end. ``capture``: keep stdout (else it shows);
         ``quiet``: keep stderr too; ``stdin``/``stdout``: files instead."""
-        in_file = open(stdin, "rb") if stdin else subprocess.DEVNULL  # noqa: SIM115
-        out_file = open(stdout, "wb") if stdout else None  # noqa: SIM115
-        try:
-            done = subprocess.run(
-                argv,
-                cwd=self.cwd,
-                env={**self.env, **(env or {})},
-                stdin=in_file,
-                stdout=out_file or (subprocess.PIPE if capture else None),
-                stderr=subprocess.PIPE if quiet else None,
-                check=False,
-            )
-        except FileNotFoundError:
-            return Done(127, "", f"{argv[0]}: not found")
-        finally:
-            for file in (in_file, out_file):
-                if file not in (None, subprocess.DEVNULL):
-                    file.close()  # type: ignore[union-attr]
+        with contextlib.ExitStack() as files:
+            in_file = _open(files, stdin, "rb") if stdin else subprocess.DEVNULL
+            out_file = _open(files, stdout, "wb") if stdout else None
+            try:
+                process = subprocess.Popen(
+                    argv,
+                    cwd=self.cwd,
+                    env={**self.env, **(env or {})},
+                    stdin=in_file,
+                    stdout=out_file or (subprocess.PIPE if capture else None),
+                    stderr=subprocess.PIPE if quiet else None,
+                )
+            except FileNotFoundError:
+                return Done(127, "", f"{argv[0]}: not found")
+            out, err = _finish(process)
         return Done(
-            done.returncode,
-            _text(done.stdout) if capture and not stdout else "",
-            _text(done.stderr) if quiet else "",
+            process.returncode,
+            _text(out) if capture and not stdout else "",
+            _text(err) if quiet else "",
         )
 
     def attach(self, argv: Argv) -> int:
         """Run argv on this terminal (stdin too): an interactive command."""
-        return subprocess.run(argv, cwd=self.cwd, env=self.env, check=False).returncode
+        try:
+            process = subprocess.Popen(argv, cwd=self.cwd, env=self.env)
+        except FileNotFoundError:
+            raise Refused(f"{argv[0]} is not installed") from None
+        _finish(process)
+        return process.returncode
 
     def replace(self, argv: Argv, env: dict[str, str] | None = None) -> NoReturn:
         """Become argv (exec): its exit status is the driver's."""
@@ -84,7 +89,30 @@ class Runner:
 
     @staticmethod
     def interactive() -> bool:
-        return sys.stdin.isatty() and sys.stdout.isatty()
+        """Are stdin and stdout a terminal (a closed one is not)?"""
+        return all(stream is not None and stream.isatty() for stream in (sys.stdin, sys.stdout))
+
+
+def _open(files: contextlib.ExitStack, path: Path, mode: str) -> IO[Any]:
+    try:
+        return files.enter_context(open(path, mode))
+    except OSError as error:
+        raise Refused(f"cannot open {path}: {error.strerror}") from None
+
+
+def _finish(process: subprocess.Popen[bytes]) -> tuple[bytes | None, bytes | None]:
+    """Wait for the process. On Ctrl-C it got the same SIGINT: let it end
+    its own way (Compose removes a one-off container) before the driver stops."""
+    try:
+        return process.communicate()
+    except KeyboardInterrupt:
+        while True:
+            try:
+                process.wait()
+                break
+            except KeyboardInterrupt:
+                continue
+        raise
 
 
 def _text(data: bytes | None) -> str:

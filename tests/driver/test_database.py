@@ -115,3 +115,14 @@ def test_a_restore_that_lacks_tables_is_dropped_and_nothing_is_swapped(project, 
     assert Database(project_).restore(archive) is False
     assert not runner.ran("-c", 'ALTER DATABASE "app__restoring" RENAME TO "app"')
     assert runner.ran("-c", 'DROP DATABASE IF EXISTS "app__restoring" WITH (FORCE)')
+
+
+def test_pruning_never_removes_the_backup_about_to_be_restored(project, tmp_path):
+    project_, _ = project
+    project_.settings.driver["backup_keep"] = "1"
+    backups = tmp_path / "backups"
+    backups.mkdir()
+    oldest = backups / "dev-app-20200101T000000Z.dump"
+    oldest.write_text("the one being restored")
+    Database(project_).backup("pre-restore", keep=oldest)
+    assert oldest.exists()

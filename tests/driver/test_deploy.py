@@ -172,3 +172,11 @@ def test_a_deploy_that_passed_the_plan_is_recorded_on_the_database(deploy):
     runner.answer(ends("migrate", "plan"), Done(0, ""))
     deploy_.run()
     assert runner.ran("-c", f"COMMENT ON DATABASE \"app\" IS '{STAMP}'")
+
+
+def test_every_gate_warning_is_shown_even_without_its_closing_line():
+    logs = "WARNING: models have changes A\nclosing: commit it with the model change.\nx\nWARNING: models have changes B\ncut short"
+    assert gate_warning(logs) == (
+        "WARNING: models have changes A\nclosing: commit it with the model change.\n"
+        "WARNING: models have changes B\ncut short"
+    )

@@ -21,9 +21,10 @@ def bin_dir(tmp_path):
     return tmp_path
 
 
-def launch(bin_dir, *args: str) -> subprocess.CompletedProcess:
+def launch(bin_dir, *args: str, cwd=None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [str(bin_dir / "sh"), str(REPO_DIR / "run.sh"), *args],
+        cwd=cwd,
         env={"PATH": str(bin_dir)},
         capture_output=True,
         text=True,
@@ -60,3 +61,15 @@ def test_a_good_python3_runs_the_driver(bin_dir):
     bogus = launch(bin_dir, "--bogus")
     assert bogus.returncode == 2
     assert bogus.stderr.startswith("run.sh: unknown mode or command: --bogus\n")
+
+
+def test_modules_in_the_callers_folder_are_never_imported(bin_dir, tmp_path_factory):
+    (bin_dir / "python3").symlink_to(os.path.realpath(sys.executable))
+    caller = tmp_path_factory.mktemp("caller")
+    (caller / "driver").mkdir()
+    (caller / "driver" / "__init__.py").write_text("")
+    (caller / "driver" / "__main__.py").write_text('raise SystemExit("planted driver")')
+    (caller / "inspect.py").write_text('raise SystemExit("planted inspect")')
+    result = launch(bin_dir, "help", cwd=caller)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("Usage: sh run.sh")
