@@ -13,11 +13,9 @@ import time
 from driver import checks, compose, devtools, doctor, service
 from driver.console import Refused, UsageError, confirm, say
 from driver.database import Database
-from driver.deploy import Deploy, start_dev
+from driver.deploy import Deploy, print_urls, start_dev
 from driver.modes import DEV, PROD
 from driver.project import Project
-
-OFF_WORDS = {"false", "no", "off", "0"}
 
 
 def up(project: Project, args: list[str]) -> int:
@@ -54,29 +52,6 @@ def up(project: Project, args: list[str]) -> int:
     if mode.name == "host":
         devtools.run_on_host(project)
     return 0
-
-
-def print_urls(project: Project) -> None:
-    mode, settings = project.current, project.settings
-    web = settings.published("web")
-    port = web[0].value.partition("-")[0] if web else ""
-    # No web line where web publishes no port (db-only modes, or an override).
-    if web and mode.name == "dev":
-        say(f"web:      http://localhost:{port}/  (admin: /admin/)")
-    elif web and mode.is_prod and settings.web.get("SECURE_SSL_REDIRECT", "").lower() in OFF_WORDS:
-        say(f"web:      http://localhost:{port}/ on {web[0].host_ip}  (admin: /admin/)")
-    elif web and mode.is_prod:
-        say(
-            f"web:      {web[0].host_ip}:{port} for your TLS proxy; plain HTTP is redirected "
-            "to https:// (README: HTTPS)"
-        )
-    if not mode.is_prod:
-        email = settings.pgadmin.get("PGADMIN_DEFAULT_EMAIL", "")
-        say(f"pgAdmin:  http://localhost:{settings.first_port('pgadmin')}/  (login {email})")
-        say(
-            f"database: 127.0.0.1:{settings.first_port('db')}  "
-            f"({settings.db_user}@{settings.db_name})"
-        )
 
 
 def down(project: Project, args: list[str]) -> int:

@@ -23,6 +23,7 @@ from driver.project import Project
 # Exit statuses of the image's `plan` role (core/.../migration_plan.py).
 PLAN_NONE, PLAN_PENDING, PLAN_REFUSED = 0, 10, 11
 READY_ATTEMPTS = 30
+OFF_WORDS = {"false", "no", "off", "0"}  # SECURE_SSL_REDIRECT turned off
 READY_PROBE = (
     "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/readyz', timeout=3)"
 )
@@ -185,3 +186,26 @@ class Deploy:
                 return True
             time.sleep(1)
         return False
+
+
+def print_urls(project: Project) -> None:
+    mode, settings = project.current, project.settings
+    web = settings.published("web")
+    port = web[0].value.partition("-")[0] if web else ""
+    # No web line where web publishes no port (db-only modes, or an override).
+    if web and mode.name == "dev":
+        say(f"web:      http://localhost:{port}/  (admin: /admin/)")
+    elif web and mode.is_prod and settings.web.get("SECURE_SSL_REDIRECT", "").lower() in OFF_WORDS:
+        say(f"web:      http://localhost:{port}/ on {web[0].host_ip}  (admin: /admin/)")
+    elif web and mode.is_prod:
+        say(
+            f"web:      {web[0].host_ip}:{port} for your TLS proxy; plain HTTP is redirected "
+            "to https:// (README: HTTPS)"
+        )
+    if not mode.is_prod:
+        email = settings.pgadmin.get("PGADMIN_DEFAULT_EMAIL", "")
+        say(f"pgAdmin:  http://localhost:{settings.first_port('pgadmin')}/  (login {email})")
+        say(
+            f"database: 127.0.0.1:{settings.first_port('db')}  "
+            f"({settings.db_user}@{settings.db_name})"
+        )
