@@ -71,15 +71,21 @@ def test_the_archive_listing_counts_tables_not_their_data():
     assert archive_tables(listing) == 2
 
 
-def test_a_backup_is_private_named_and_pruned(project, tmp_path):
-    project_, runner = project
-    project_.settings.driver["backup_keep"] = "1"
-    backups = tmp_path / "backups"
-    backups.mkdir()
-    old = backups / "dev-app-20200101T000000Z.dump"
+@pytest.fixture
+def old_backup(project, tmp_path):
+    """BACKUP_KEEP=1 and one older backup in BACKUP_DIR."""
+    project[0].settings.driver["backup_keep"] = "1"
+    (tmp_path / "backups").mkdir()
+    old = tmp_path / "backups" / "dev-app-20200101T000000Z.dump"
     old.write_text("old")
+    return old
+
+
+def test_a_backup_is_private_named_and_pruned(project, old_backup):
+    project_, runner = project
     path = Database(project_).backup("pre-restore")
-    assert path.parent == backups and path.name.endswith("-pre-restore.dump")
+    old = old_backup
+    assert path.parent == old.parent and path.name.endswith("-pre-restore.dump")
     assert path.stat().st_mode & 0o777 == 0o600
     assert not old.exists()
     (dump,) = runner.ran("pg_dump")
@@ -117,12 +123,6 @@ def test_a_restore_that_lacks_tables_is_dropped_and_nothing_is_swapped(project, 
     assert runner.ran("-c", 'DROP DATABASE IF EXISTS "app__restoring" WITH (FORCE)')
 
 
-def test_pruning_never_removes_the_backup_about_to_be_restored(project, tmp_path):
-    project_, _ = project
-    project_.settings.driver["backup_keep"] = "1"
-    backups = tmp_path / "backups"
-    backups.mkdir()
-    oldest = backups / "dev-app-20200101T000000Z.dump"
-    oldest.write_text("the one being restored")
-    Database(project_).backup("pre-restore", keep=oldest)
-    assert oldest.exists()
+def test_pruning_never_removes_the_backup_about_to_be_restored(project, old_backup):
+    Database(project[0]).backup("pre-restore", keep=old_backup)
+    assert old_backup.exists()
