@@ -65,8 +65,9 @@ class Doctor:
             self.settings_present(None)
             self.bad(f"{label}: {error}")
             return self.end()
-        if not project.mode_given:
-            project.mode = project.running_mode() or project.current
+        running = None if project.mode_given else project.running_mode()
+        if running is not None and running != project.current:
+            project.mode = running
             settings = project.load()
         say(f"checking the {project.current.label} setup (project {settings.project})")
         variables = self.runner.run(project.compose.variables(), quiet=True)
