@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 
-from driver import checks, compose, devtools, doctor, service
+from driver import compose, devtools, doctor, service
 from driver.console import Refused, UsageError, confirm, say
 from driver.database import Database
 from driver.deploy import Deploy, print_urls, start_dev
@@ -33,12 +33,7 @@ def up(project: Project, args: list[str]) -> int:
         superuser = True
     settings = project.prepare()
     project.refuse_mode_switch()
-    ours = project.runner.run(
-        compose.project_containers(settings.project, all_states=False, format="{{.Ports}}"),
-        quiet=True,
-    ).stdout
-    ports = checks.mode_ports(mode, settings)
-    problem = checks.port_problem(ports, ours, checks.port_in_use, project.env_label)
+    _, problem = project.port_check()
     if problem:
         raise Refused(problem)
     say(f"starting the {mode.label} stack (project {settings.project})")

@@ -13,6 +13,8 @@ from driver.runner import Argv
 
 # Every statement on its own; warnings only; stop at the first error.
 PSQL = ["psql", "-v", "ON_ERROR_STOP=1", "-tAq"]
+# Notices (NOTICE: database does not exist, skipping) stay out of results.
+QUIET_NOTICES = "PGOPTIONS=-c client_min_messages=warning"
 
 
 @dataclass(frozen=True)
@@ -52,7 +54,7 @@ class Compose:
 
     def sql(self, user: str, database: str, *statements: str) -> Argv:
         """psql in the db container: each statement in its own transaction."""
-        argv = self.exec("db", *PSQL, "-U", user, "-d", database, env=("PGOPTIONS",))
+        argv = self("exec", "-T", "-e", QUIET_NOTICES, "db", *PSQL, "-U", user, "-d", database)
         for statement in statements:
             argv += ["-c", statement]
         return argv
@@ -63,10 +65,6 @@ class Compose:
     def up(self, *args: str) -> Argv:
         """Start what ``args`` name and wait until it is healthy."""
         return self("up", "--detach", "--wait", *args)
-
-
-# What PGOPTIONS is set to for sql(): notices stay out of the results.
-SQL_ENV = {"PGOPTIONS": "-c client_min_messages=warning"}
 
 
 def project_containers(project: str, *, all_states: bool = True, format: str = "") -> Argv:

@@ -14,7 +14,6 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from driver.compose import SQL_ENV
 from driver.console import Refused, say
 from driver.project import Project
 
@@ -114,7 +113,7 @@ class Database:
     def sql(self, database: str, *statements: str, quiet: bool = False) -> str | None:
         """The output of ``statements`` in ``database``, or None if one failed."""
         argv = self.project.compose.sql(self.user, database, *statements)
-        done = self.runner.run(argv, quiet=quiet, env=SQL_ENV)
+        done = self.runner.run(argv, quiet=quiet)
         return done.stdout.strip() if done.ok else None
 
     def exists(self, database: str) -> bool:

@@ -136,13 +136,7 @@ class Doctor:
         return reachable
 
     def ports(self) -> None:
-        project, settings = self.project, self.project.settings
-        ours = self.runner.run(
-            compose.project_containers(settings.project, all_states=False, format="{{.Ports}}"),
-            quiet=True,
-        ).stdout
-        ports = checks.mode_ports(project.current, settings)
-        problem = checks.port_problem(ports, ours, checks.port_in_use, project.env_label)
+        ports, problem = self.project.port_check()
         if problem:
             self.bad(problem)
         else:

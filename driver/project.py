@@ -14,7 +14,7 @@ from driver.compose import Compose
 from driver.console import Refused, say
 from driver.modes import DEV, Mode, compose_files, mode_of_config_files
 from driver.runner import Runner
-from driver.settings import Settings, compose_error, from_config, label
+from driver.settings import Port, Settings, compose_error, from_config, label
 
 CONFIG_FILES_LABEL = '{{.Label "com.docker.compose.project.config_files"}}'
 
@@ -139,6 +139,18 @@ class Project:
         argv = compose.project_containers(self.settings.project, format=CONFIG_FILES_LABEL)
         lines = self.runner.run(argv, quiet=True).stdout.splitlines()
         return mode_of_config_files(lines[0] if lines else "")
+
+    def port_check(self) -> tuple[list[Port], str | None]:
+        """The mode's published ports, and a line for the first one another
+        program holds (this project's own containers hold theirs: no conflict)."""
+        ours = self.runner.run(
+            compose.project_containers(
+                self.settings.project, all_states=False, format="{{.Ports}}"
+            ),
+            quiet=True,
+        ).stdout
+        ports = checks.mode_ports(self.current, self.settings)
+        return ports, checks.port_problem(ports, ours, checks.port_in_use, self.env_label)
 
     def refuse_mode_switch(self) -> None:
         checks.refuse_mode_switch(self.current, self.running_mode(), self.settings.project)

@@ -178,7 +178,7 @@ class ThrowawayStack:
     def _write(self) -> None:
         example = (self.root / ".env.example").read_text()
         (self.root / ".env").write_text(envfile.with_values(example, self.env))
-        live = dict(_live_values(example))
+        live = envfile.values(example)
         self.settings = {**compose_defaults(self.root), **live, **self.env}
 
     # -- commands --------------------------------------------------------------
@@ -273,13 +273,3 @@ class ThrowawayStack:
             subprocess.run(["docker", "volume", "rm", *volumes], capture_output=True, check=False)
         subprocess.run(["docker", "image", "rm", self.image], capture_output=True, check=False)
         shutil.rmtree(self.tmp, ignore_errors=True)
-
-
-def _live_values(example: str) -> list[tuple[str, str]]:
-    """NAME=value pairs of the live lines of .env.example (plain values only)."""
-    pairs = []
-    for line in example.splitlines():
-        if envfile.NAME.match(line):
-            name, value = line.split("=", 1)
-            pairs.append((name, value))
-    return pairs
