@@ -78,10 +78,12 @@ def test_dev_warns_about_a_model_change_without_migration_and_starts(dev):
     models.write_text(
         original.replace("    name = models.CharField(", field + "    name = models.CharField(", 1)
     )
+    # The file is put back only after the checks: putting it back reloads
+    # runserver, and a request during the reload finds no server.
     try:
         result = dev.run_sh("-1")
+        assert "WARNING: models have changes with no migration file" in result.stderr
+        assert "Add field colour to item" in result.stderr
+        assert requests.get(dev.url("dev", "/readyz"), timeout=10).status_code == 200
     finally:
         models.write_text(original)
-    assert "WARNING: models have changes with no migration file" in result.stderr
-    assert "Add field colour to item" in result.stderr
-    assert requests.get(dev.url("dev", "/readyz"), timeout=10).status_code == 200
