@@ -2,8 +2,11 @@
 # entrypoint.sh: entrypoint of the web image. The first argument names a role:
 #   serve         gunicorn, the production server (the default)
 #   runserver     Django's autoreloading development server
-#   plan          the migration gate and the pending migrations (exit 0: none,
-#                 10: some, 11: models lack a migration; core/.../migration_plan.py)
+#   plan [--allow-breaking]
+#                 the migration gate and the pending migrations (exit 0: none,
+#                 10: some, 11: models lack a migration, 12: some break the
+#                 release still serving, refused unless --allow-breaking;
+#                 core/.../migration_plan.py)
 #   migrate       apply migrations under an advisory lock (one-shot), then
 #                 ensure the superuser when DJANGO_SUPERUSER_USERNAME is set
 #   superuser     create the DJANGO_SUPERUSER_* superuser if it does not exist
@@ -40,7 +43,7 @@ case "$role" in
     exec python /app/manage.py runserver 0.0.0.0:8000
     ;;
   plan)
-    exec python /app/manage.py migration_plan
+    exec python /app/manage.py migration_plan "$@"
     ;;
   migrate)
     exec python /app/manage.py migrate_locked

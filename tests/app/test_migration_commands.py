@@ -7,8 +7,10 @@ import io
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.db import DEFAULT_DB_ALIAS, connections, migrations
+from django.db.migrations.executor import MigrationExecutor
 
+from core.management.commands import migration_plan
 from core.management.commands.migrate_locked import MIGRATION_LOCK_KEY
 from core.migration_gate import gate_message, models_without_migrations
 
@@ -43,14 +45,74 @@ def test_plan_of_a_migrated_database_is_empty():
 @pytest.mark.django_db
 def test_plan_lists_pending_migrations_with_exit_status_10():
     call_command("migrate", "catalog", "zero", verbosity=0)
-    out = io.StringIO()
+    out, err = io.StringIO(), io.StringIO()
     try:
         with pytest.raises(SystemExit) as exit_:
-            call_command("migration_plan", stdout=out)
+            call_command("migration_plan", stdout=out, stderr=err)
     finally:
         call_command("migrate", "catalog", verbosity=0)
     assert exit_.value.code == 10
     assert out.getvalue().splitlines() == ["apply catalog.0001_initial"]
+    assert err.getvalue() == ""  # creating a table breaks nothing
+
+
+@pytest.fixture
+def pending_drop(monkeypatch):
+    """A pending migration that drops catalog_item.description, which the
+    (migrated) test database and the running code still have."""
+    drop = migrations.Migration("0002_drop_description", "catalog")
+    drop.operations = [migrations.RemoveField("item", "description")]
+    monkeypatch.setattr(
+        MigrationExecutor,
+        "migration_plan",
+        lambda self, targets, clean_start=False: [(drop, False)],
+    )
+
+
+def plan_exit(*args: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.raises(SystemExit) as exit_:
+        call_command("migration_plan", *args, stdout=out, stderr=err)
+    return exit_.value.code, out.getvalue(), err.getvalue()
+
+
+@pytest.mark.django_db
+def test_plan_refuses_a_breaking_migration_with_exit_status_12(pending_drop):
+    code, out, err = plan_exit()
+    assert code == 12
+    assert out.splitlines() == ["apply catalog.0002_drop_description"]
+    assert err.startswith("REFUSED: pending migrations break the release")
+    assert "catalog.0002_drop_description: RemoveField item.description" in err
+    assert "expand-then-contract" in err
+    assert "sh run.sh -0 --allow-breaking" in err
+
+
+@pytest.mark.django_db
+def test_plan_with_allow_breaking_warns_and_exits_10(pending_drop):
+    code, out, err = plan_exit("--allow-breaking")
+    assert code == 10
+    assert out.splitlines() == ["apply catalog.0002_drop_description"]
+    assert err.startswith("WARNING: pending migrations break the release")
+    assert "RemoveField item.description" in err
+
+
+@pytest.mark.django_db
+def test_plan_in_development_never_refuses_a_breaking_migration(pending_drop, settings):
+    settings.DEBUG = True
+    code, _, err = plan_exit()
+    assert code == 10
+    assert err.startswith("WARNING: pending migrations break the release")
+
+
+@pytest.mark.django_db
+def test_the_gate_comes_before_the_breaking_check(pending_drop, monkeypatch):
+    monkeypatch.setattr(
+        migration_plan, "models_without_migrations", lambda: "  - Remove field description"
+    )
+    code, out, err = plan_exit("--allow-breaking")
+    assert code == 11
+    assert out == ""
+    assert err.startswith("REFUSED: models have changes with no migration file")
 
 
 @pytest.mark.django_db(transaction=True)
