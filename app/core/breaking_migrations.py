@@ -29,8 +29,8 @@ Operations on a model or field that the plan itself creates are harmless:
 old code never used them (so a fresh database, whose plan creates every
 table, is never refused). SeparateDatabaseAndState is judged by its
 database operations only. RunSQL and RunPython cannot be judged and are never
-refused: review them by hand. Neither are constraints, indexes and
-AlterOrderWithRespectTo.
+refused: review them by hand. Nor are constraints, indexes and
+AlterOrderWithRespectTo judged.
 """
 
 from collections.abc import Iterable, Sequence
