@@ -62,7 +62,7 @@ def version_at_least(version: str, minimum: tuple[int, ...]) -> bool:
 
 def mode_ports(mode: Mode, settings: Settings) -> list[Port]:
     """The host ports ``mode`` publishes, from the resolved Compose files."""
-    services = mode.services or ("web", "db", "pgadmin")
+    services = mode.services or tuple(settings.ports)  # every service the files start
     ports = [port for service in services for port in settings.published(service)]
     if mode.name == "host" and settings.host_web_port:
         ports.append(Port(HOST_WEB_PORT, settings.host_web_port, "127.0.0.1"))

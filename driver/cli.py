@@ -31,6 +31,8 @@ COMMANDS: dict[str, Command] = {
     "psql": commands.psql,
     "backup": commands.backup,
     "restore": commands.restore,
+    "releases": commands.releases_command,
+    "rollback": commands.rollback,
     "doctor": commands.doctor_command,
     "install-service": commands.install_service,
     "test": commands.test,
@@ -49,6 +51,7 @@ Settings: .env (ENV_FILE=path for another file); every one is documented in
   sh run.sh -0 logs -f web     follow production's web logs
   sh run.sh -0 backup          dump production's database into backups/
   sh run.sh -0 restore FILE    put a backup back (asks first)
+  sh run.sh -0 rollback        put the previous release back in service
   sh run.sh -0 doctor          check this host and .env for production
   sh run.sh help restore       all there is to know about one command
 """

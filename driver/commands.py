@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import time
 
-from driver import compose, devtools, doctor, service
+from driver import compose, devtools, doctor, releases, service
 from driver.console import Refused, UsageError, confirm, say
 from driver.database import Database
-from driver.deploy import Deploy, print_urls, start_dev
+from driver.deploy import ALLOW_BREAKING, Deploy, print_urls, start_dev
 from driver.modes import DEV, PROD
 from driver.project import Project
+from driver.rollout import Rollout
 
 
 def up(project: Project, args: list[str]) -> int:
@@ -23,14 +24,21 @@ def up(project: Project, args: list[str]) -> int:
 
     Production (-0) builds, asks the new image for its migration plan, backs
     the database up before pending migrations, migrates under a lock, and
-    rolls a failed migration back while the previous web keeps serving.
+    rolls a failed migration back while the previous web keeps serving. Then
+    it starts the new web beside the old one and switches the proxy to it
+    once it is ready, dropping no request; a release that never gets ready
+    is removed. Migrations that would break the release in service (a
+    dropped or renamed column, say) are refused unless --allow-breaking.
     """
     mode = project.current
-    superuser = False
+    superuser = allow_breaking = False
     for arg in args:
-        if arg not in ("-s", "--superuser"):
+        if arg in ("-s", "--superuser"):
+            superuser = True
+        elif arg == ALLOW_BREAKING and mode.is_prod:
+            allow_breaking = True
+        else:
             raise UsageError(f"unknown option for {mode.name}: {arg}")
-        superuser = True
     settings = project.prepare()
     project.refuse_mode_switch()
     _, problem = project.port_check()
@@ -38,7 +46,7 @@ def up(project: Project, args: list[str]) -> int:
         raise Refused(problem)
     say(f"starting the {mode.label} stack (project {settings.project})")
     if mode.is_prod:
-        Deploy(project).run()
+        Deploy(project, allow_breaking).run()
     else:
         start_dev(project)
     if superuser and project.one_off("migrate", "superuser") != 0:
@@ -184,6 +192,46 @@ def restore(project: Project, args: list[str]) -> int:
         f"restored {archive} into {database.name} in {time.monotonic() - started:.0f} s: "
         f"{database.summary(database.name)}"
     )
+    return 0
+
+
+def releases_command(project: Project, args: list[str]) -> int:
+    """List production's releases (web images kept for rollback, RELEASES_KEEP), the one in service marked *."""
+    if args:
+        raise UsageError("releases takes no arguments")
+    project.mode, project.mode_given = PROD, True
+    project.prepare_existing()
+    deploy = Deploy(project)
+    kept, _ = deploy.releases()
+    if not kept:
+        say("no releases yet: sh run.sh -0 deploys the first")
+        return 0
+    print("\n".join(releases.lines(kept, deploy.in_service())))
+    return 0
+
+
+def rollback(project: Project, args: list[str]) -> int:
+    """Put the previous production release back in service (or RELEASE, from sh run.sh -0 releases), dropping no request.
+
+    The database is left as it is: the previous release runs on the current
+    schema (README: Schema changes during deploys).
+    """
+    if len(args) > 1 or (args and args[0].startswith("-")):
+        raise UsageError("rollback takes at most one RELEASE (see sh run.sh -0 releases)")
+    project.mode, project.mode_given = PROD, True
+    project.prepare()
+    deploy = Deploy(project)
+    kept, _ = deploy.releases()
+    in_service = deploy.in_service()
+    if not in_service:
+        raise Refused("production is not running: nothing to roll back (sh run.sh -0 starts it)")
+    target = releases.rollback_target(kept, in_service, args[0] if args else "")
+    say(f"rolling back to release {target.tag}")
+    tag = releases.tag_argv(project.settings.project, target.tag, "latest")
+    if not project.runner.run(tag, quiet=True).ok:
+        raise Refused(f"could not point the web image at release {target.tag} (docker tag failed)")
+    Rollout(project).run()
+    say(f"release {target.tag} in service")
     return 0
 
 

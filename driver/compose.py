@@ -45,8 +45,9 @@ class Compose:
         return self("run", "--rm", "--no-deps", *([] if tty else ["-T"]), service, *args)
 
     def exec(self, service: str, *args: str, tty: bool = False, env: tuple[str, ...] = ()) -> Argv:
-        """``args`` in the running container of ``service``. ``env`` names
-        variables passed from the driver's environment (values stay out of argv)."""
+        """``args`` in the running container of ``service``. ``env``: NAME
+        (its value from the driver's environment: secrets stay out of argv)
+        or NAME=value."""
         options = [] if tty else ["-T"]
         for name in env:
             options += ["-e", name]

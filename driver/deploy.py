@@ -1,9 +1,10 @@
 """Starting a stack: development in one ``up``; production as a deploy that
-never loses data.
+never loses data and drops no request.
 
-Production builds, asks the new image what it would migrate, and only then
-touches the database: pending migrations get a backup first, and a failed
-migrate restores it while the previous web containers keep serving.
+Production builds, tags the image as a release, asks it what it would
+migrate, and only then touches the database: pending migrations get a
+backup first, and a failed migrate restores it while the previous web
+containers keep serving. Then rollout.py switches traffic to the new web.
 """
 
 from __future__ import annotations
@@ -15,18 +16,17 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import NoReturn
 
-from driver import compose
+from driver import compose, releases
 from driver.console import Refused, say
 from driver.database import Database, ident, literal
 from driver.project import Project
+from driver.proxy import Proxy
+from driver.rollout import Rollout
 
 # Exit statuses of the image's `plan` role (core/.../migration_plan.py).
-PLAN_NONE, PLAN_PENDING, PLAN_REFUSED = 0, 10, 11
+PLAN_NONE, PLAN_PENDING, PLAN_REFUSED, PLAN_BREAKING = 0, 10, 11, 12
+ALLOW_BREAKING = "--allow-breaking"
 READY_ATTEMPTS = 30
-OFF_WORDS = {"false", "no", "off", "0"}  # SECURE_SSL_REDIRECT turned off
-READY_PROBE = (
-    "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/readyz', timeout=3)"
-)
 # From the warning to its closing line (or to the end, if that is missing).
 GATE_WARNING = re.compile(
     r"^WARNING: models have changes(?:.*?commit it with the model change[^\n]*|.*\Z)",
@@ -61,7 +61,8 @@ def already_deployed(state: str | None) -> bool:
 
 def plan_action(status: int) -> str:
     """What the deploy does after the plan: none, migrate, or refuse."""
-    return {PLAN_NONE: "none", PLAN_PENDING: "migrate", PLAN_REFUSED: "gate"}.get(status, "unknown")
+    actions = {PLAN_NONE: "none", PLAN_PENDING: "migrate", PLAN_REFUSED: "gate"}
+    return {**actions, PLAN_BREAKING: "breaking"}.get(status, "unknown")
 
 
 def gate_warning(logs: str) -> str:
@@ -84,11 +85,12 @@ def start_dev(project: Project) -> None:
 
 
 class Deploy:
-    def __init__(self, project: Project):
+    def __init__(self, project: Project, allow_breaking: bool = False):
         self.project = project
         self.runner = project.runner
         self.compose = project.compose
         self.db = Database(project)
+        self.allow_breaking = allow_breaking
 
     def run(self) -> None:
         if self.runner.run(self.compose("build", "web"), capture=False).returncode != 0:
@@ -99,10 +101,19 @@ class Deploy:
             say("no pending migrations (this image already deployed on this database)")
             self.start_web()
             return
-        plan = self.runner.run(self.compose.one_off("migrate", "plan"))
+        flags = [ALLOW_BREAKING] if self.allow_breaking else []
+        plan = self.runner.run(self.compose.one_off("migrate", "plan", *flags))
         action = plan_action(plan.returncode)
         if action == "gate":
             raise Refused("deploy refused by the migration gate (above); nothing was changed")
+        if action == "breaking":
+            raise Refused(
+                "deploy refused: these migrations break the release in service, which keeps "
+                "serving until the switch (above). Split the change into expand, then "
+                "contract, across two releases (README: Schema changes during deploys), or "
+                f"accept errors until the switch with sh run.sh -0 {ALLOW_BREAKING}. "
+                "Nothing was changed."
+            )
         if action == "unknown":
             raise Refused(
                 f"could not read the migration plan (exit {plan.returncode}, output above); "
@@ -116,9 +127,39 @@ class Deploy:
         self.record()
 
     def start_web(self) -> None:
-        argv = self.compose.up("--remove-orphans", "--no-deps", "web")
-        if self.runner.run(argv, capture=False).returncode != 0:
-            self.project.up_failed()
+        Rollout(self.project).run()
+        say(f"release {self.tag_release()} in service (sh run.sh -0 releases)")
+        self.prune_releases()
+
+    def releases(self) -> tuple[list[releases.Release], str]:
+        """The releases kept, and the image id of :latest."""
+        listing = self.runner.run(releases.list_argv(self.project.settings.project), quiet=True)
+        return releases.parse(listing.stdout), releases.latest_id(listing.stdout)
+
+    def in_service(self) -> str:
+        """The image id the running web containers run ('' when none runs)."""
+        serving = Rollout(self.project).serving()
+        return serving[0].image_id if serving else ""
+
+    def tag_release(self) -> str:
+        """Tag the image just built as a release, unless one has it already."""
+        kept, latest = self.releases()
+        known = releases.of_image(kept, latest)
+        if known:
+            return known.tag
+        tag = releases.new_tag(datetime.now(timezone.utc))
+        project = self.project.settings.project
+        if not self.runner.run(releases.tag_argv(project, "latest", tag), quiet=True).ok:
+            raise Refused(f"could not tag the image as release {tag} (docker tag failed)")
+        return tag
+
+    def prune_releases(self) -> None:
+        keep = releases.keep_count(self.project.settings.driver.get("releases_keep", "3"))
+        kept, latest = self.releases()
+        old = releases.to_prune(kept, keep, latest)
+        if old:
+            argv = releases.untag_argv(self.project.settings.project, old)
+            self.runner.run(argv, quiet=True)
 
     def state(self) -> str | None:
         image = f"{self.project.settings.project}-web:latest"
@@ -165,9 +206,10 @@ class Deploy:
                 "The database is as the failed migration left it. Restore it yourself: "
                 f"sh run.sh -0 restore {pre_migrate}"
             )
-        if not self.project.running("web"):
+        serving = Rollout(self.project).serving()
+        if not serving:
             web = "no web container was running before this deploy, none was started"
-        elif self.wait_ready():
+        elif self.wait_ready(serving[0].service):
             web = "the previous web containers kept serving"
         else:
             web = "the previous web containers are NOT ready: see sh run.sh logs web"
@@ -178,30 +220,43 @@ class Deploy:
             f"{at_failure}. Fix the migration, then deploy again with sh run.sh -0."
         )
 
-    def wait_ready(self) -> bool:
-        """Poll the running web's readiness probe (it queries the database)."""
-        argv = self.compose.exec("web", "python", "-c", READY_PROBE)
+    def wait_ready(self, slot: str) -> bool:
+        """Poll the serving slot's readiness probe (it queries the database)."""
+        proxy = Proxy(self.runner, self.compose)
         for _ in range(READY_ATTEMPTS):
-            if self.runner.run(argv, quiet=True).ok:
+            if proxy.sees_ready(slot):
                 return True
             time.sleep(1)
         return False
 
 
+def site_lines(site: str, http_port: str, https_port: str) -> list[str]:
+    """Where production answers, from SITE_ADDRESS and the proxy's ports."""
+    names = [name.strip() for name in site.replace(",", " ").split() if name.strip()]
+    if not names or names[0].startswith(":") or names[0].startswith("http://"):
+        line = (
+            f"web:      plain HTTP on port {http_port} for a TLS proxy in front (SITE_ADDRESS="
+            f"{site}); it must set X-Forwarded-Proto (README: Deploying)"
+        )
+        return [line]
+    suffix = "" if https_port == "443" else f":{https_port}"
+    host = names[0].removeprefix("https://")
+    return [f"web:      https://{host}{suffix}/  (admin: /admin/; http:// redirects to it)"]
+
+
 def print_urls(project: Project) -> None:
     mode, settings = project.current, project.settings
+    if mode.is_prod:
+        ports = {port.setting: port.value for port in settings.published("proxy")}
+        for line in site_lines(
+            settings.proxy.get("SITE_ADDRESS", ""),
+            ports.get("HTTP_PORT", ""),
+            ports.get("HTTPS_PORT", ""),
+        ):
+            say(line)
     web = settings.published("web")
-    port = web[0].value.partition("-")[0] if web else ""
-    # No web line where web publishes no port (db-only modes, or an override).
     if web and mode.name == "dev":
-        say(f"web:      http://localhost:{port}/  (admin: /admin/)")
-    elif web and mode.is_prod and settings.web.get("SECURE_SSL_REDIRECT", "").lower() in OFF_WORDS:
-        say(f"web:      http://localhost:{port}/ on {web[0].host_ip}  (admin: /admin/)")
-    elif web and mode.is_prod:
-        say(
-            f"web:      {web[0].host_ip}:{port} for your TLS proxy; plain HTTP is redirected "
-            "to https:// (README: HTTPS)"
-        )
+        say(f"web:      http://localhost:{web[0].value.partition('-')[0]}/  (admin: /admin/)")
     if not mode.is_prod:
         email = settings.pgadmin.get("PGADMIN_DEFAULT_EMAIL", "")
         say(f"pgAdmin:  http://localhost:{settings.first_port('pgadmin')}/  (login {email})")

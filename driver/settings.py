@@ -12,8 +12,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-# The setting behind each published port, by service (for messages only).
-PORT_SETTINGS = {"web": "WEB_PORT", "db": "DEV_DB_PORT", "pgadmin": "PGADMIN_PORT"}
+# The setting behind each published port, by service and container port
+# (for messages only).
+PORT_SETTINGS = {
+    ("web", 8000): "WEB_PORT",
+    ("db", 5432): "DEV_DB_PORT",
+    ("pgadmin", 80): "PGADMIN_PORT",
+    ("proxy", 80): "HTTP_PORT",
+    ("proxy", 443): "HTTPS_PORT",
+}
 HOST_WEB_PORT = "HOST_WEB_PORT"
 
 
@@ -35,6 +42,7 @@ class Settings:
     web: dict[str, str] = field(default_factory=dict)  # web's environment
     db: dict[str, str] = field(default_factory=dict)  # db's environment
     pgadmin: dict[str, str] = field(default_factory=dict)
+    proxy: dict[str, str] = field(default_factory=dict)  # proxy's environment
     ports: dict[str, list[Port]] = field(default_factory=dict)  # by service
     driver: dict[str, str] = field(default_factory=dict)  # x-driver
     host_web_port: str = ""  # x-host-runserver (development files only)
@@ -77,10 +85,11 @@ def from_config(config: dict[str, Any], env_label: str) -> Settings:
     services = config.get("services") or {}
     ports = {
         name: [
-            Port(PORT_SETTINGS.get(name, name), _unescape(port.get("published")),
-                 port.get("host_ip", ""))
+            Port(PORT_SETTINGS.get((name, port.get("target")), name),
+                 _unescape(port.get("published")), port.get("host_ip", ""))
             for port in service.get("ports") or []
-            if port.get("published")
+            # UDP (HTTP/3) shares its number with a TCP port listed too.
+            if port.get("published") and port.get("protocol", "tcp") == "tcp"
         ]
         for name, service in services.items()
     }  # fmt: skip
@@ -90,6 +99,7 @@ def from_config(config: dict[str, Any], env_label: str) -> Settings:
         web=_environment(services.get("web", {})),
         db=_environment(services.get("db", {})),
         pgadmin=_environment(services.get("pgadmin", {})),
+        proxy=_environment(services.get("proxy", {})),
         ports=ports,
         driver={k: _unescape(v) for k, v in (config.get("x-driver") or {}).items()},
         host_web_port=_unescape((config.get("x-host-runserver") or {}).get("port")),

@@ -37,15 +37,21 @@ def strong_secret() -> str:
 
 
 def production_settings(behind_proxy: bool = True, **overrides: str) -> dict[str, str]:
-    """Safe production values: a strong key and password, and host names
-    (tests send ``Host: example.com``). ``behind_proxy``: web on loopback,
-    trusting the proxy's header (THROUGH_PROXY); without it, neither is set."""
-    proxy = {"WEB_BIND_ADDRESS": "127.0.0.1", "SECURE_PROXY_SSL_HEADER": "X-Forwarded-Proto"}
+    """Safe production values: a strong key and password, host names (tests
+    send ``Host: example.com``), the proxy on loopback. ``behind_proxy``: the
+    proxy speaks plain HTTP behind a TLS proxy that the tests play
+    (THROUGH_PROXY); without it, it serves HTTPS for localhost itself."""
+    site = (
+        {"SITE_ADDRESS": ":80", "TRUSTED_PROXIES": "private_ranges"}
+        if behind_proxy
+        else {"SITE_ADDRESS": "localhost"}
+    )
     return {
         "SECRET_KEY": strong_secret(),
         "POSTGRES_PASSWORD": secrets.token_urlsafe(24),
         "ALLOWED_HOSTS": "localhost,127.0.0.1,example.com",
-        **(proxy if behind_proxy else {}),
+        "PROXY_BIND_ADDRESS": "127.0.0.1",
+        **site,
         **overrides,
     }
 
@@ -151,7 +157,9 @@ class ThrowawayStack:
         copy_repository(self.root, skip_prefix="tools/bench/results/")
         self.image = f"{self.project}-web:latest"
         self.ports = {
-            "WEB_PORT": free_port_pair(),
+            "HTTP_PORT": free_port(),
+            "HTTPS_PORT": free_port(),
+            "WEB_PORT": free_port(),
             "DEV_DB_PORT": free_port(),
             "PGADMIN_PORT": free_port(),
             "HOST_WEB_PORT": free_port(),
@@ -212,12 +220,28 @@ class ThrowawayStack:
         return result.stdout.strip()
 
     def url(self, mode: str, path: str) -> str:
-        """URL of ``path`` on the web service, at the port Docker published."""
+        """URL of ``path`` at the port Docker published: production's proxy
+        (plain HTTP), development's web."""
+        if mode == "prod":
+            return f"http://{self.published(mode, 'proxy', 80)}{path}"
         return f"http://{self.published(mode, 'web', 8000)}{path}"
 
     def web_url(self, path: str) -> str:
-        """URL on the web port from .env: known even while web is down."""
-        return f"http://127.0.0.1:{self.ports['WEB_PORT']}{path}"
+        """URL on production's HTTP port from .env: known even while it is down."""
+        return f"http://127.0.0.1:{self.ports['HTTP_PORT']}{path}"
+
+    def https_url(self, path: str) -> str:
+        return f"https://localhost:{self.ports['HTTPS_PORT']}{path}"
+
+    def caddy_root(self) -> Path:
+        """The root certificate of the proxy's local CA (SITE_ADDRESS=localhost),
+        as a file for a client's trust (requests' ``verify``, curl's --cacert)."""
+        pem = self.compose(
+            "prod", "exec", "-T", "proxy", "cat", "/data/caddy/pki/authorities/local/root.crt"
+        ).stdout
+        path = self.tmp / "caddy-root.crt"
+        path.write_text(pem)
+        return path
 
     def find_container(self, mode: str, service: str) -> dict | None:
         """docker inspect of the service's container; None when it has none."""

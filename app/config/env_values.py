@@ -50,12 +50,12 @@ def whole_number(env: environ.Env, name: str, default: int, minimum: int = 0) ->
     return value
 
 
-def proxy_ssl_header(env: environ.Env, name: str) -> tuple[str, str] | None:
+def proxy_ssl_header(env: environ.Env, name: str, default: str = "") -> tuple[str, str] | None:
     """Django's SECURE_PROXY_SSL_HEADER from a header name such as
     X-Forwarded-Proto: a request is HTTPS when that header says ``https``.
-    Empty: no header is trusted (the default)."""
-    raw = _raw(env, name)
-    if not raw:
+    Empty: ``default``; "none": no header is trusted."""
+    raw = _raw(env, name) or default
+    if not raw or raw.lower() == "none":
         return None
     if not HEADER_NAME.fullmatch(raw):
         raise _refuse(name, "an HTTP header name such as X-Forwarded-Proto", raw)

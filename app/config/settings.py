@@ -60,14 +60,18 @@ else:
         _reasons = "; ".join(problem.reason for problem in _problems)
         raise ImproperlyConfigured(f"{_reasons} (with DEBUG off; see .env.example)")
 
-# HTTPS. Production expects its clients on HTTPS, usually through a TLS proxy
-# in front, so each protection is on unless .env turns it off, and
-# `manage.py check --deploy` is clean with these defaults. Development
-# (DEBUG) is plain-HTTP runserver: there they default to off. Health probes
-# are answered by the first middleware, before SecurityMiddleware could
-# redirect them. https://docs.djangoproject.com/en/5.2/topics/security/#ssl-https
+# HTTPS. Production's clients come through the stack's proxy (Caddy), which
+# terminates TLS and sets X-Forwarded-Proto on every request, and web is
+# reachable through it alone: so the header is trusted and each protection
+# is on unless .env turns it off, and `manage.py check --deploy` is clean
+# with these defaults. Development (DEBUG) is plain-HTTP runserver: there
+# they default to off. Health probes are answered by the first middleware,
+# before SecurityMiddleware could redirect them.
+# https://docs.djangoproject.com/en/5.2/topics/security/#ssl-https
 _HTTPS = not DEBUG
-SECURE_PROXY_SSL_HEADER = env_values.proxy_ssl_header(env, "SECURE_PROXY_SSL_HEADER")
+SECURE_PROXY_SSL_HEADER = env_values.proxy_ssl_header(
+    env, "SECURE_PROXY_SSL_HEADER", default="X-Forwarded-Proto" if _HTTPS else ""
+)
 SECURE_SSL_REDIRECT = env_values.boolean(env, "SECURE_SSL_REDIRECT", default=_HTTPS)
 SECURE_HSTS_SECONDS = env_values.whole_number(
     env, "SECURE_HSTS_SECONDS", default=365 * 24 * 3600 if _HTTPS else 0

@@ -6,6 +6,8 @@ must not fail because it calls the container by an address that is not in
 ALLOWED_HOSTS, and it must stay cheap under load.
 """
 
+import os
+
 from django.db import DatabaseError, connection
 from django.http import JsonResponse
 
@@ -16,7 +18,15 @@ def liveness() -> JsonResponse:
 
 
 def readiness() -> JsonResponse:
-    """The database answers a query; 503 names the error class when not."""
+    """The database answers a query; 503 names the error class when not.
+
+    Also 503 while this container drains: a deploy creates WEB_DRAIN_FILE
+    (compose.yml) once the new release serves, so that the proxy sends it no
+    new request while it finishes those in flight (driver/rollout.py).
+    """
+    drain_file = os.environ.get("WEB_DRAIN_FILE", "")
+    if drain_file and os.path.exists(drain_file):
+        return JsonResponse({"status": "draining"}, status=503)
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")

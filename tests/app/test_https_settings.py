@@ -10,8 +10,7 @@ import pytest
 from django_process import run_django
 from tools.throwaway import REPO_DIR, production_settings
 
-# What production cannot do without; everything else keeps its default (no
-# proxy header: these tests set it where they need it).
+# What production cannot do without; everything else keeps its default.
 REQUIRED = {
     **production_settings(behind_proxy=False),
     "DEBUG": "false",  # compose.yml sets it for production
@@ -103,7 +102,9 @@ SETTINGS_AS_JSON = (
 )
 
 
-def test_production_defaults_are_on_and_trust_no_proxy_header():
+def test_production_defaults_are_on_and_trust_the_proxys_header():
+    """Production's web is reachable through the stack's proxy alone, which
+    sets X-Forwarded-Proto on every request: trusting it is the default."""
     result = run_django(SETTINGS_AS_JSON, **REQUIRED)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == {
@@ -113,8 +114,14 @@ def test_production_defaults_are_on_and_trust_no_proxy_header():
         "SECURE_HSTS_PRELOAD": True,
         "SESSION_COOKIE_SECURE": True,
         "CSRF_COOKIE_SECURE": True,
-        "SECURE_PROXY_SSL_HEADER": None,
+        "SECURE_PROXY_SSL_HEADER": ["HTTP_X_FORWARDED_PROTO", "https"],
     }
+
+
+def test_the_proxy_header_can_be_turned_off():
+    result = run_django(SETTINGS_AS_JSON, **REQUIRED, SECURE_PROXY_SSL_HEADER="none")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["SECURE_PROXY_SSL_HEADER"] is None
 
 
 def test_development_serves_plain_http():

@@ -32,7 +32,14 @@ def test_the_plan_is_skipped_only_for_this_image_on_this_database(state, skip):
 
 @pytest.mark.parametrize(
     ("status", "action"),
-    [(0, "none"), (10, "migrate"), (11, "gate"), (1, "unknown"), (137, "unknown")],
+    [
+        (0, "none"),
+        (10, "migrate"),
+        (11, "gate"),
+        (12, "breaking"),
+        (1, "unknown"),
+        (137, "unknown"),
+    ],
 )
 def test_the_plan_status_decides(status, action):
     assert plan_action(status) == action
@@ -73,8 +80,14 @@ def deploy(project):
     runner.answer(
         lambda argv: any(a.startswith("SELECT 1 FROM pg_database") for a in argv), Done(0, "1\n")
     )
-    runner.answer(has("ps", "--status", "running", "web"), Done(0, "c0ffee\n"))
     return Deploy(project_), runner
+
+
+def web_running(runner) -> None:
+    """A web container in service (slot web), running an older image."""
+    runner.answer(has("label=com.docker.compose.service=web"), Done(0, "c0ffee\n"))
+    line = "c0ffee\t/proj-web-1\trunning\tsha256:old\t0\thash\tweb\n"
+    runner.answer(has("docker", "inspect", "c0ffee"), Done(0, line))
 
 
 def steps(runner) -> list[str]:
@@ -126,6 +139,23 @@ def test_the_migration_gate_refuses_before_anything_changes(deploy):
     assert steps(runner) == ["build", "db", "plan"]
 
 
+def test_migrations_that_break_the_release_in_service_are_refused(deploy):
+    deploy_, runner = deploy
+    runner.answer(ends("migrate", "plan"), Done(12, "apply catalog.0002_drop\n"))
+    with pytest.raises(Refused, match=r"sh run.sh -0 --allow-breaking\. Nothing was changed"):
+        deploy_.run()
+    assert steps(runner) == ["build", "db", "plan"]
+
+
+def test_allow_breaking_is_passed_to_the_plan(project):
+    project_, runner = project
+    project_.mode, project_.mode_given = PROD, True
+    runner.answer(ends("migrate", "plan", "--allow-breaking"), Done(10, "apply catalog.0002\n"))
+    Deploy(project_, allow_breaking=True).run()
+    assert runner.ran("migrate", "plan", "--allow-breaking")
+    assert runner.ran("migrate", "migrate")
+
+
 def test_an_unreadable_plan_changes_nothing(deploy):
     deploy_, runner = deploy
     runner.answer(ends("migrate", "plan"), Done(1))
@@ -136,6 +166,7 @@ def test_an_unreadable_plan_changes_nothing(deploy):
 
 def test_a_failed_migration_is_rolled_back_and_the_old_web_keeps_serving(deploy):
     deploy_, runner = deploy
+    web_running(runner)
     runner.answer(ends("migrate", "plan"), Done(10, "apply catalog.0003_fails\n"))
     runner.answer(ends("migrate", "migrate"), Done(1))
     with pytest.raises(Refused) as refused:

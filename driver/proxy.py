@@ -1,0 +1,84 @@
+"""The proxy (Caddy, docker/caddy/Caddyfile) as deploys drive it.
+
+Caddy sends each request to the first web slot whose /readyz answers (its
+active health checks), so a deploy moves traffic without touching Caddy's
+configuration: it starts the new slot, and drains the old one. What the
+driver asks of Caddy is a graceful reload when the Caddyfile was edited,
+and how many requests it has in flight to a slot. The builders are pure.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from driver.compose import Compose
+from driver.console import say
+from driver.runner import Argv, Runner
+
+CADDYFILE = "/etc/caddy/Caddyfile"
+WEB_PORT = 8000  # gunicorn's port inside the web containers
+# Caddy's admin endpoint, inside the proxy container only.
+UPSTREAMS_URL = "http://127.0.0.1:2019/reverse_proxy/upstreams"
+# wget is in the official image (BusyBox): GET a URL, fail on an error status.
+WGET = ("wget", "-q", "-T", "3", "-O")
+# The Caddyfile's health checks: a slot is taken after one passing check
+# and dropped after two failing ones, a second apart.
+HEALTH_INTERVAL, HEALTH_FAILS = 1.0, 2
+
+
+def reload_argv(compose: Compose) -> Argv:
+    """Reload the Caddyfile gracefully (a no-op when nothing in it changed)."""
+    return compose.exec("proxy", "caddy", "reload", "--config", CADDYFILE, "--adapter", "caddyfile")
+
+
+def ready_argv(compose: Compose, host: str) -> Argv:
+    """A web slot's readiness (/readyz, which queries the database), asked
+    from the proxy's container: as Caddy's health checks reach it."""
+    return compose.exec("proxy", *WGET, "/dev/null", f"http://{host}:{WEB_PORT}/readyz")
+
+
+def upstreams_argv(compose: Compose) -> Argv:
+    return compose.exec("proxy", *WGET, "-", UPSTREAMS_URL)
+
+
+def in_flight(upstreams_json: str, slot: str) -> int:
+    """Requests Caddy has in flight to a slot (its admin API's
+    /reverse_proxy/upstreams: one entry per upstream address)."""
+    try:
+        entries = json.loads(upstreams_json or "[]")
+    except ValueError:
+        return 0
+    return sum(
+        int(entry.get("num_requests", 0))
+        for entry in entries
+        if isinstance(entry, dict) and entry.get("address") == f"{slot}:{WEB_PORT}"
+    )
+
+
+class Proxy:
+    def __init__(self, runner: Runner, compose: Compose):
+        self.runner = runner
+        self.compose = compose
+
+    def reload(self) -> bool:
+        done = self.runner.run(reload_argv(self.compose), quiet=True)
+        if not done.ok:
+            say(f"the proxy did not reload: {(done.stderr or done.stdout).strip()[-500:]}")
+        return done.ok
+
+    def sees_ready(self, host: str) -> bool:
+        return self.runner.run(ready_argv(self.compose, host), quiet=True).ok
+
+    def drain(self, slot: str, timeout: float) -> float:
+        """Wait until Caddy has dropped ``slot`` (two failed checks) and has
+        no request in flight to it, at most ``timeout`` seconds; the seconds
+        it took."""
+        started = time.monotonic()
+        time.sleep(HEALTH_INTERVAL * HEALTH_FAILS)
+        while time.monotonic() - started < timeout:
+            done = self.runner.run(upstreams_argv(self.compose), quiet=True)
+            if done.ok and in_flight(done.stdout, slot) == 0:
+                break
+            time.sleep(0.2)
+        return time.monotonic() - started

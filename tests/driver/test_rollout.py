@@ -1,0 +1,138 @@
+"""The zero-drop switch between the two web slots, with Docker faked: the
+order of its steps, and a release that never gets ready."""
+
+import pytest
+
+from driver import proxy, rollout
+from driver.console import Refused
+from driver.modes import PROD
+from driver.rollout import Container, Rollout
+from driver.runner import Done
+from fakes import has
+
+OLD = "c0ffee\t/proj-web-1\trunning\tsha256:old\t0\th-web\tweb"
+NEW = "beef00\t/proj-web-alt-1\trunning\tsha256:new\t0\th-alt\tweb-alt"
+
+
+def test_the_inspect_lines_are_read_as_containers():
+    (container,) = rollout.parse_containers(OLD + "\nnot a container line\n")
+    assert container == Container(
+        "c0ffee", "proj-web-1", "running", "sha256:old", 0, "h-web", "web"
+    )
+
+
+def test_a_slot_is_up_to_date_only_with_the_same_image_and_settings():
+    (old,) = rollout.parse_containers(OLD)
+    assert rollout.up_to_date([old], "sha256:old", "h-web")
+    assert not rollout.up_to_date([old], "sha256:new", "h-web")
+    assert not rollout.up_to_date([old], "sha256:old", "h-other")
+    assert not rollout.up_to_date([], "sha256:old", "h-web")
+
+
+def test_the_slots_take_turns():
+    assert rollout.other_slot("web") == "web-alt"
+    assert rollout.other_slot("web-alt") == "web"
+
+
+def test_compose_config_hash_is_read_for_the_service():
+    assert rollout.config_hash("web abc123\nproxy def456\n", "proxy") == "def456"
+    assert rollout.config_hash("", "web") == ""
+
+
+def test_old_containers_get_the_graceful_timeout_and_a_margin():
+    assert rollout.stop_seconds("30") == 35
+    assert rollout.stop_seconds("") == 35
+
+
+def test_in_flight_requests_are_counted_per_slot():
+    upstreams = '[{"address":"web:8000","num_requests":2,"fails":0},{"address":"web-alt:8000","num_requests":1}]'
+    assert proxy.in_flight(upstreams, "web") == 2
+    assert proxy.in_flight(upstreams, "web-alt") == 1
+    assert proxy.in_flight("not json", "web") == 0
+
+
+@pytest.fixture
+def switching(project, monkeypatch):
+    """web serves an old image; the new one is built; nothing waits for real."""
+    monkeypatch.setattr(rollout.time, "sleep", lambda seconds: None)
+    monkeypatch.setattr(proxy.time, "sleep", lambda seconds: None)
+    project_, runner = project
+    project_.mode, project_.mode_given = PROD, True
+    runner.answer(has("label=com.docker.compose.service=web"), Done(0, "c0ffee\n"))
+    runner.answer(has("label=com.docker.compose.service=web-alt"), Done(0, "beef00\n"))
+    runner.answer(has("docker", "inspect", "c0ffee"), Done(0, OLD + "\n"))
+    runner.answer(has("docker", "inspect", "beef00"), Done(0, NEW + "\n"))
+    runner.answer(has("image", "inspect"), Done(0, "sha256:new\n"))
+    return Rollout(project_), runner
+
+
+def step_names(runner) -> list[str]:
+    names = {
+        "start new": has("up", "--force-recreate", "web-alt"),
+        "ready?": has("proxy", "wget", "http://web-alt:8000/readyz"),
+        "drain old": has("docker", "exec", "c0ffee", "touch"),
+        "in flight?": has("wget", proxy.UPSTREAMS_URL),
+        "stop old": has("docker", "stop", "c0ffee"),
+        "remove": has("docker", "rm", "--force"),
+    }
+    return [name for argv in runner.calls for name, match in names.items() if match(argv)]
+
+
+def test_the_new_slot_is_served_before_the_old_one_drains_and_stops(switching):
+    rollout_, runner = switching
+    started = []  # web-alt has a container once `up` has started it
+
+    def up(argv):
+        if has("up", "--force-recreate", "web-alt")(argv):
+            started.append(argv)
+            return True
+        return False
+
+    runner.answers.insert(0, (up, Done(0)))
+    runner.answers.insert(
+        1,
+        (
+            lambda argv: has("label=com.docker.compose.service=web-alt")(argv) and not started,
+            Done(0),
+        ),
+    )
+    rollout_.run()
+    assert step_names(runner) == [
+        "start new",
+        "ready?",
+        "drain old",
+        "in flight?",
+        "stop old",
+        "remove",
+    ]
+    assert runner.ran("docker", "stop", "--time", "35", "c0ffee")
+
+
+def test_a_release_that_never_gets_ready_is_removed_and_the_old_one_kept(switching):
+    rollout_, runner = switching
+    rollout_.ready_timeout = 0
+    runner.answer(has("proxy", "wget", "http://web-alt:8000/readyz"), Done(1))
+    runner.answer(has("docker", "logs"), Done(0, "readyz says 503\n"))
+    with pytest.raises(Refused, match="DEPLOY FAILED: the new release was never served"):
+        rollout_.switch("web", rollout.parse_containers(OLD))
+    assert runner.ran("docker", "rm", "--force", "beef00")
+    assert not runner.ran("docker", "exec", "c0ffee", "touch")
+    assert not runner.ran("docker", "stop", "c0ffee")
+
+
+def test_a_release_that_crashes_is_given_up_at_once(switching):
+    rollout_, runner = switching
+    crashed = NEW.replace("\t0\th-alt", "\t1\th-alt")
+    runner.answers.insert(0, (has("docker", "inspect", "beef00"), Done(0, crashed + "\n")))
+    runner.answer(has("proxy", "wget"), Done(1))
+    with pytest.raises(Refused, match="proj-web-alt-1 exited before it was ready"):
+        rollout_.switch("web", rollout.parse_containers(OLD))
+
+
+def test_an_up_to_date_web_is_left_alone(switching):
+    rollout_, runner = switching
+    runner.answers.insert(0, (has("image", "inspect"), Done(0, "sha256:old\n")))
+    runner.answers.insert(0, (has("label=com.docker.compose.service=web-alt"), Done(0, "")))
+    runner.answers.insert(0, (has("config", "--hash", "web"), Done(0, "web h-web\n")))
+    rollout_.run()
+    assert step_names(runner) == []
