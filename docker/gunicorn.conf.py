@@ -68,6 +68,12 @@ graceful_timeout = _int_from_env("GUNICORN_GRACEFUL_TIMEOUT", 30)
 keepalive = 5
 
 accesslog = "-"
+# The visitor's address and the request's id come from the proxy
+# (X-Forwarded-For, X-Request-ID: docker/caddy/Caddyfile); gunicorn's own
+# remote address is the proxy's.
+access_log_format = (
+    '%({x-forwarded-for}i)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s" request_id=%({x-request-id}i)s'
+)
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 
