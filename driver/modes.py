@@ -43,7 +43,7 @@ MODES = (
         "prod",
         "-0",
         "production",
-        "production: db + gunicorn web (no pgAdmin, no host ports but web)",
+        "production: db + gunicorn web behind the proxy (Caddy: the only published ports)",
     ),
     Mode("dev", "-1", "development", "development: db + runserver web (autoreload) + pgAdmin"),
     Mode(
