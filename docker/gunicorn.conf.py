@@ -10,6 +10,8 @@ import os
 import sys
 from pathlib import Path
 
+from gunicorn.glogging import Logger
+
 
 def _int_from_env(name: str, default: int) -> int:
     raw = os.environ.get(name, "").strip()
@@ -75,6 +77,20 @@ access_log_format = (
     '%({x-forwarded-for}i)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s" request_id=%({x-request-id}i)s'
 )
 errorlog = "-"
+
+
+class QuietProbesLogger(Logger):
+    """The access log without the health probes that pass: the proxy asks
+    each web slot's /readyz every second (docker/caddy/Caddyfile) and
+    Docker asks /healthz every two. A failing probe is still logged."""
+
+    def access(self, resp, req, environ, request_time):
+        if req.path in ("/healthz", "/readyz") and str(resp.status).startswith("200"):
+            return
+        super().access(resp, req, environ, request_time)
+
+
+logger_class = QuietProbesLogger
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 
 # Heartbeat files in memory, not on the container's (overlay) disk:

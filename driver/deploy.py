@@ -206,10 +206,11 @@ class Deploy:
                 "The database is as the failed migration left it. Restore it yourself: "
                 f"sh run.sh -0 restore {pre_migrate}"
             )
-        serving = Rollout(self.project).serving()
-        if not serving:
+        rollout = Rollout(self.project)
+        serving, proxy = rollout.serving(), rollout.proxy()
+        if not serving or proxy is None:
             web = "no web container was running before this deploy, none was started"
-        elif self.wait_ready(serving[0].service):
+        elif self.wait_ready(proxy, serving[0].service):
             web = "the previous web containers kept serving"
         else:
             web = "the previous web containers are NOT ready: see sh run.sh logs web"
@@ -220,9 +221,8 @@ class Deploy:
             f"{at_failure}. Fix the migration, then deploy again with sh run.sh -0."
         )
 
-    def wait_ready(self, slot: str) -> bool:
+    def wait_ready(self, proxy: Proxy, slot: str) -> bool:
         """Poll the serving slot's readiness probe (it queries the database)."""
-        proxy = Proxy(self.runner, self.compose)
         for _ in range(READY_ATTEMPTS):
             if proxy.sees_ready(slot):
                 return True

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import time
 
-from driver.compose import Compose
 from driver.console import say
 from driver.runner import Argv, Runner
 
@@ -27,19 +26,27 @@ WGET = ("wget", "-q", "-T", "3", "-O")
 HEALTH_INTERVAL, HEALTH_FAILS = 1.0, 2
 
 
-def reload_argv(compose: Compose) -> Argv:
+def in_container(container: str, *args: str) -> Argv:
+    """``args`` in the running proxy container (docker exec: no Compose
+    start-up per call, which the readiness polling repeats)."""
+    return ["docker", "exec", container, *args]
+
+
+def reload_argv(container: str) -> Argv:
     """Reload the Caddyfile gracefully (a no-op when nothing in it changed)."""
-    return compose.exec("proxy", "caddy", "reload", "--config", CADDYFILE, "--adapter", "caddyfile")
+    return in_container(
+        container, "caddy", "reload", "--config", CADDYFILE, "--adapter", "caddyfile"
+    )
 
 
-def ready_argv(compose: Compose, host: str) -> Argv:
+def ready_argv(container: str, host: str) -> Argv:
     """A web slot's readiness (/readyz, which queries the database), asked
     from the proxy's container: as Caddy's health checks reach it."""
-    return compose.exec("proxy", *WGET, "/dev/null", f"http://{host}:{WEB_PORT}/readyz")
+    return in_container(container, *WGET, "/dev/null", f"http://{host}:{WEB_PORT}/readyz")
 
 
-def upstreams_argv(compose: Compose) -> Argv:
-    return compose.exec("proxy", *WGET, "-", UPSTREAMS_URL)
+def upstreams_argv(container: str) -> Argv:
+    return in_container(container, *WGET, "-", UPSTREAMS_URL)
 
 
 def in_flight(upstreams_json: str, slot: str) -> int:
@@ -57,18 +64,20 @@ def in_flight(upstreams_json: str, slot: str) -> int:
 
 
 class Proxy:
-    def __init__(self, runner: Runner, compose: Compose):
+    """The running proxy container ``container``."""
+
+    def __init__(self, runner: Runner, container: str):
         self.runner = runner
-        self.compose = compose
+        self.container = container
 
     def reload(self) -> bool:
-        done = self.runner.run(reload_argv(self.compose), quiet=True)
+        done = self.runner.run(reload_argv(self.container), quiet=True)
         if not done.ok:
             say(f"the proxy did not reload: {(done.stderr or done.stdout).strip()[-500:]}")
         return done.ok
 
     def sees_ready(self, host: str) -> bool:
-        return self.runner.run(ready_argv(self.compose, host), quiet=True).ok
+        return self.runner.run(ready_argv(self.container, host), quiet=True).ok
 
     def drain(self, slot: str, timeout: float) -> float:
         """Wait until Caddy has dropped ``slot`` (two failed checks) and has
@@ -77,7 +86,7 @@ class Proxy:
         started = time.monotonic()
         time.sleep(HEALTH_INTERVAL * HEALTH_FAILS)
         while time.monotonic() - started < timeout:
-            done = self.runner.run(upstreams_argv(self.compose), quiet=True)
+            done = self.runner.run(upstreams_argv(self.container), quiet=True)
             if done.ok and in_flight(done.stdout, slot) == 0:
                 break
             time.sleep(0.2)

@@ -19,7 +19,7 @@ from typing import NoReturn
 from driver import compose
 from driver.console import Refused, say
 from driver.project import Project
-from driver.proxy import HEALTH_INTERVAL, Proxy
+from driver.proxy import Proxy
 from driver.runner import Argv
 
 HASH_LABEL = "com.docker.compose.config-hash"
@@ -100,10 +100,10 @@ class Rollout:
         self.project = project
         self.runner = project.runner
         self.compose = project.compose
-        self.proxy = Proxy(project.runner, project.compose)
         settings = project.settings
         self.ready_timeout = int(settings.driver.get("ready_timeout", "60") or 60)
         self.graceful = settings.web.get("GUNICORN_GRACEFUL_TIMEOUT", "30")
+        self._hashes: dict[str, str] | None = None
 
     # -- what runs -------------------------------------------------------------
 
@@ -124,22 +124,32 @@ class Rollout:
         return []
 
     def wanted_hash(self, service: str) -> str:
-        done = self.runner.run(self.compose("config", "--hash", service), quiet=True)
-        return config_hash(done.stdout, service)
+        """Compose's hash of the service as the files and .env describe it now
+        (what its container's label must say to be up to date)."""
+        if self._hashes is None:
+            argv = self.compose("--profile", "deploy", "config", "--hash", "*")
+            output = self.runner.run(argv, quiet=True).stdout
+            self._hashes = {name: config_hash(output, name) for name in (*SLOTS, "proxy")}
+        return self._hashes.get(service, "")
 
     def image_id(self, image: str) -> str:
         return self.runner.run(compose.image_id(image), quiet=True).stdout.strip()
 
     # -- the proxy -------------------------------------------------------------
 
-    def ensure_proxy(self) -> None:
+    def proxy(self) -> Proxy | None:
+        running = [c for c in self.containers("proxy") if c.status == "running"]
+        return Proxy(self.runner, running[0].id) if running else None
+
+    def ensure_proxy(self) -> Proxy:
         """Start the proxy, or bring a running one up to date: an edited
         Caddyfile by a graceful reload; changed settings or ports (its
         container itself) by Compose, which recreates it."""
         running = [c for c in self.containers("proxy") if c.status == "running"]
         if running and all(c.config_hash == self.wanted_hash("proxy") for c in running):
-            self.proxy.reload()
-            return
+            current = Proxy(self.runner, running[0].id)
+            current.reload()
+            return current
         if running:
             say(
                 "the proxy's settings changed (SITE_ADDRESS, ACME_EMAIL, TRUSTED_PROXIES, its "
@@ -147,6 +157,10 @@ class Rollout:
             )
         if not self.runner.run(self.compose.up("--no-deps", "proxy"), capture=False).ok:
             raise Refused("the proxy did not start (above; sh run.sh -0 logs proxy)")
+        proxy = self.proxy()
+        if proxy is None:
+            raise Refused("the proxy is not running after its start (sh run.sh -0 logs proxy)")
+        return proxy
 
     # -- the switch ------------------------------------------------------------
 
@@ -171,18 +185,16 @@ class Rollout:
                 self.project.up_failed()
             self.ensure_proxy()
             return
+        proxy = self.ensure_proxy()
         if len(serving) == 2:  # an interrupted deploy: keep web, drain web-alt
-            self.ensure_proxy()
-            self.retire("web-alt", slots["web-alt"])
+            self.retire(proxy, "web-alt", slots["web-alt"])
         old = serving[0]
         if up_to_date(slots[old], image_id, self.wanted_hash(old)):
             say(f"web is up to date in {old} (same image and settings): nothing to switch")
-            self.ensure_proxy()
             return
-        self.ensure_proxy()
-        self.switch(old, slots[old])
+        self.switch(proxy, old, slots[old])
 
-    def switch(self, old_slot: str, old: list[Container]) -> None:
+    def switch(self, proxy: Proxy, old_slot: str, old: list[Container]) -> None:
         started = time.monotonic()
         new_slot = other_slot(old_slot)
         argv = self.compose("up", "--detach", "--no-deps", "--force-recreate", new_slot)
@@ -191,34 +203,35 @@ class Rollout:
         new = self.containers(new_slot)
         if not new:
             self.abandon([], f"Compose started no {new_slot} container")
-        problem = self.wait_ready(new_slot, new)
+        problem = self.wait_ready(proxy, new_slot, new)
         if problem:
             self.abandon(new, problem)
         say(f"new release ready in {new_slot} {time.monotonic() - started:.1f} s after its start")
-        time.sleep(HEALTH_INTERVAL + 0.2)  # the proxy's next check takes it
-        drained = self.retire(old_slot, old)
+        # Caddy checks both slots at each tick: its next one takes the new
+        # slot, a tick before the old one has failed twice and is dropped.
+        drained = self.retire(proxy, old_slot, old)
         say(
             f"traffic moved from {old_slot} to {new_slot}; {old_slot} drained in "
             f"{drained:.1f} s and stopped; switch took {time.monotonic() - started:.1f} s"
         )
 
-    def retire(self, slot: str, containers: list[Container]) -> float:
+    def retire(self, proxy: Proxy, slot: str, containers: list[Container]) -> float:
         """Drain a slot (the proxy stops sending it requests and waits for
         those in flight), then stop and remove it; the seconds of the drain."""
         drain_file = self.project.settings.web.get("WEB_DRAIN_FILE", "")
         ids = [c.id for c in containers]
         for cid in ids:
             self.runner.run(["docker", "exec", cid, "touch", drain_file], quiet=True)
-        drained = self.proxy.drain(slot, float(stop_seconds(self.graceful) - 5))
+        drained = proxy.drain(slot, float(stop_seconds(self.graceful) - 5))
         stop = ["docker", "stop", "--time", str(stop_seconds(self.graceful)), *ids]
         self.runner.run(stop, quiet=True)
         self.runner.run(["docker", "rm", "--force", *ids], quiet=True)
         return drained
 
-    def wait_ready(self, slot: str, new: list[Container]) -> str:
+    def wait_ready(self, proxy: Proxy, slot: str, new: list[Container]) -> str:
         """'' once the proxy's container sees the slot ready; else the problem."""
         deadline = time.monotonic() + self.ready_timeout
-        while not self.proxy.sees_ready(slot):
+        while not proxy.sees_ready(slot):
             current = {c.id: c for c in self.containers(slot)}
             for container in new:
                 now = current.get(container.id)

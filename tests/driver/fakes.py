@@ -57,6 +57,16 @@ class FakeRunner(Runner):
         return [argv for argv in self.calls if has(*words)(argv)]
 
 
+PROXY = "pr0xy\t/proj-proxy-1\trunning\tsha256:caddy\t0\th-proxy\tproxy"
+
+
+def proxy_running(runner: FakeRunner) -> None:
+    """The proxy's container runs, up to date (its config hash is Compose's)."""
+    runner.answer(has("label=com.docker.compose.service=proxy"), Done(0, "pr0xy\n"))
+    runner.answer(has("docker", "inspect", "pr0xy"), Done(0, PROXY + "\n"))
+    runner.answer(has("config", "--hash", "*"), Done(0, "proxy h-proxy\n"))
+
+
 def config(project: str = "proj", **overrides: object) -> dict:
     """A resolved Compose model as `docker compose config --format json` gives it."""
     model: dict = {

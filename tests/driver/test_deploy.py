@@ -10,7 +10,7 @@ from driver.console import Refused
 from driver.deploy import Deploy, already_deployed, deploy_state_sql, gate_warning, plan_action
 from driver.modes import PROD
 from driver.runner import Done
-from fakes import ends, has
+from fakes import ends, has, proxy_running
 
 IMAGE = "sha256:0123"
 STAMP = f"deployed {IMAGE} with migrations 18:18"
@@ -80,6 +80,7 @@ def deploy(project):
     runner.answer(
         lambda argv: any(a.startswith("SELECT 1 FROM pg_database") for a in argv), Done(0, "1\n")
     )
+    proxy_running(runner)
     return Deploy(project_), runner
 
 
@@ -150,6 +151,7 @@ def test_migrations_that_break_the_release_in_service_are_refused(deploy):
 def test_allow_breaking_is_passed_to_the_plan(project):
     project_, runner = project
     project_.mode, project_.mode_given = PROD, True
+    proxy_running(runner)
     runner.answer(ends("migrate", "plan", "--allow-breaking"), Done(10, "apply catalog.0002\n"))
     Deploy(project_, allow_breaking=True).run()
     assert runner.ran("migrate", "plan", "--allow-breaking")
@@ -184,6 +186,7 @@ def test_an_external_database_is_migrated_without_a_backup(project):
     project_.mode, project_.mode_given = PROD, True
     model = project_.settings
     model.web["DATABASE_URL"] = "postgres://u:p@elsewhere/db"
+    proxy_running(runner)
     runner.answer(ends("migrate", "plan"), Done(10, "apply catalog.0002_note\n"))
     Deploy(project_).run()
     assert steps(runner) == ["build", "db", "plan", "migrate", "web"]

@@ -6,9 +6,10 @@ import pytest
 from driver import proxy, rollout
 from driver.console import Refused
 from driver.modes import PROD
+from driver.proxy import Proxy
 from driver.rollout import Container, Rollout
 from driver.runner import Done
-from fakes import has
+from fakes import has, proxy_running
 
 OLD = "c0ffee\t/proj-web-1\trunning\tsha256:old\t0\th-web\tweb"
 NEW = "beef00\t/proj-web-alt-1\trunning\tsha256:new\t0\th-alt\tweb-alt"
@@ -63,13 +64,14 @@ def switching(project, monkeypatch):
     runner.answer(has("docker", "inspect", "c0ffee"), Done(0, OLD + "\n"))
     runner.answer(has("docker", "inspect", "beef00"), Done(0, NEW + "\n"))
     runner.answer(has("image", "inspect"), Done(0, "sha256:new\n"))
-    return Rollout(project_), runner
+    proxy_running(runner)
+    return Rollout(project_), runner, Proxy(runner, "pr0xy")
 
 
 def step_names(runner) -> list[str]:
     names = {
         "start new": has("up", "--force-recreate", "web-alt"),
-        "ready?": has("proxy", "wget", "http://web-alt:8000/readyz"),
+        "ready?": has("pr0xy", "wget", "http://web-alt:8000/readyz"),
         "drain old": has("docker", "exec", "c0ffee", "touch"),
         "in flight?": has("wget", proxy.UPSTREAMS_URL),
         "stop old": has("docker", "stop", "c0ffee"),
@@ -79,7 +81,7 @@ def step_names(runner) -> list[str]:
 
 
 def test_the_new_slot_is_served_before_the_old_one_drains_and_stops(switching):
-    rollout_, runner = switching
+    rollout_, runner, proxy_ = switching
     started = []  # web-alt has a container once `up` has started it
 
     def up(argv):
@@ -109,30 +111,30 @@ def test_the_new_slot_is_served_before_the_old_one_drains_and_stops(switching):
 
 
 def test_a_release_that_never_gets_ready_is_removed_and_the_old_one_kept(switching):
-    rollout_, runner = switching
+    rollout_, runner, proxy_ = switching
     rollout_.ready_timeout = 0
-    runner.answer(has("proxy", "wget", "http://web-alt:8000/readyz"), Done(1))
+    runner.answer(has("pr0xy", "wget", "http://web-alt:8000/readyz"), Done(1))
     runner.answer(has("docker", "logs"), Done(0, "readyz says 503\n"))
     with pytest.raises(Refused, match="DEPLOY FAILED: the new release was never served"):
-        rollout_.switch("web", rollout.parse_containers(OLD))
+        rollout_.switch(proxy_, "web", rollout.parse_containers(OLD))
     assert runner.ran("docker", "rm", "--force", "beef00")
     assert not runner.ran("docker", "exec", "c0ffee", "touch")
     assert not runner.ran("docker", "stop", "c0ffee")
 
 
 def test_a_release_that_crashes_is_given_up_at_once(switching):
-    rollout_, runner = switching
+    rollout_, runner, proxy_ = switching
     crashed = NEW.replace("\t0\th-alt", "\t1\th-alt")
     runner.answers.insert(0, (has("docker", "inspect", "beef00"), Done(0, crashed + "\n")))
-    runner.answer(has("proxy", "wget"), Done(1))
+    runner.answer(has("pr0xy", "wget"), Done(1))
     with pytest.raises(Refused, match="proj-web-alt-1 exited before it was ready"):
-        rollout_.switch("web", rollout.parse_containers(OLD))
+        rollout_.switch(proxy_, "web", rollout.parse_containers(OLD))
 
 
 def test_an_up_to_date_web_is_left_alone(switching):
-    rollout_, runner = switching
+    rollout_, runner, proxy_ = switching
     runner.answers.insert(0, (has("image", "inspect"), Done(0, "sha256:old\n")))
     runner.answers.insert(0, (has("label=com.docker.compose.service=web-alt"), Done(0, "")))
-    runner.answers.insert(0, (has("config", "--hash", "web"), Done(0, "web h-web\n")))
+    runner.answers.insert(0, (has("config", "--hash", "*"), Done(0, "web h-web\nproxy h-proxy\n")))
     rollout_.run()
     assert step_names(runner) == []
