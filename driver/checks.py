@@ -130,3 +130,32 @@ def port_in_use(port: int) -> bool:
                 if error.errno == errno.EADDRINUSE:
                     return True
     return False
+
+
+def site_names(site_address: str) -> list[str]:
+    """The host names of Caddy's SITE_ADDRESS (none for ":80", any host)."""
+    names = []
+    for word in site_address.replace(",", " ").split():
+        host = word.split("://", 1)[-1].split("/", 1)[0]
+        if host.startswith("["):  # [::1]:443
+            names.append(host.split("]", 1)[0] + "]")
+        elif host and not host.startswith(":"):
+            names.append(host.rsplit(":", 1)[0] if host.count(":") == 1 else host)
+    return names
+
+
+def site_problem(site_address: str, allowed_hosts: str) -> str | None:
+    """A SITE_ADDRESS name that Django's ALLOWED_HOSTS refuses (it would
+    answer 400 Bad Request to every visitor of it)."""
+    allowed = [h.strip().lower() for h in allowed_hosts.split(",") if h.strip()]
+    for name in site_names(site_address):
+        host = name.lower()
+        if not any(
+            a == "*" or a == host or (a.startswith(".") and (host == a[1:] or host.endswith(a)))
+            for a in allowed
+        ):
+            return (
+                f"SITE_ADDRESS names {name}, which ALLOWED_HOSTS lacks: Django would answer "
+                f"400 to its visitors; add {name} to ALLOWED_HOSTS"
+            )
+    return None

@@ -80,6 +80,12 @@ class Doctor:
                 self.ok(
                     "production settings: SECRET_KEY, ALLOWED_HOSTS and the database password are safe"
                 )
+            site = settings.proxy.get("SITE_ADDRESS", "")
+            problem = checks.site_problem(site, settings.web.get("ALLOWED_HOSTS", ""))
+            if problem:
+                self.bad(problem)
+            else:
+                self.ok(f"SITE_ADDRESS {site}: every name it serves is in ALLOWED_HOSTS")
         else:
             self.skip(
                 f"production settings: not checked in {project.current.name} mode (sh run.sh -0 doctor checks them)"

@@ -58,7 +58,10 @@ class Counts:
     failures: list[Failure] = field(default_factory=list)
     acknowledged: list[str] = field(default_factory=list)  # names of POSTed rows
     releases: set[str] = field(default_factory=set)  # as the responses named them
-    latencies: list[tuple[float, float]] = field(default_factory=list)  # (at, seconds)
+    # time.monotonic() of the first response from each release
+    first_seen: dict[str, float] = field(default_factory=dict)
+    # GETs of the items API: (time.monotonic() when sent, seconds taken)
+    latencies: list[tuple[float, float]] = field(default_factory=list)
 
     def summary(self) -> str:
         shown = "; ".join(f"{f.at:.1f}s {f.kind}: {f.error}" for f in self.failures[:5])
@@ -143,9 +146,11 @@ class Traffic:
         with self.lock:
             counts = self.counts
             counts.requests += 1
-            counts.latencies.append((begun - self.started, ended - begun))
+            if kind == "get" and not error:
+                counts.latencies.append((begun, ended - begun))
             if release:
                 counts.releases.add(release)
+                counts.first_seen.setdefault(release, ended)
             if error:
                 counts.failures.append(Failure(begun - self.started, kind, error))
             elif kind == "post":

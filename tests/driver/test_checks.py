@@ -110,3 +110,36 @@ def test_production_needs_only_the_settings_its_files_read():
     env_text = "SECRET_KEY=z\n"
     assert checks.missing_settings(example, env_text) == ["PGADMIN_DEFAULT_PASSWORD"]
     assert checks.missing_settings(example, env_text, read={"SECRET_KEY", "WEB_PORT"}) == []
+
+
+@pytest.mark.parametrize(
+    ("site", "names"),
+    [
+        ("localhost", ["localhost"]),
+        (":80", []),
+        ("example.com, www.example.com", ["example.com", "www.example.com"]),
+        ("https://example.com:8443", ["example.com"]),
+        ("192.0.2.1", ["192.0.2.1"]),
+    ],
+)
+def test_the_names_caddy_serves_are_read_from_site_address(site, names):
+    assert checks.site_names(site) == names
+
+
+@pytest.mark.parametrize(
+    ("site", "allowed", "problem"),
+    [
+        ("example.com", "example.com", None),
+        ("example.com www.example.com", ".example.com", None),
+        (":80", "", None),
+        ("example.com", "*", None),
+        (
+            "shop.example.com",
+            "example.com",
+            "SITE_ADDRESS names shop.example.com, which ALLOWED_HOSTS lacks",
+        ),
+    ],
+)
+def test_a_site_name_django_would_refuse_is_a_problem(site, allowed, problem):
+    found = checks.site_problem(site, allowed)
+    assert (found is None) if problem is None else found.startswith(problem)

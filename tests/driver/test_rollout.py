@@ -81,7 +81,7 @@ def step_names(runner) -> list[str]:
 
 
 def test_the_new_slot_is_served_before_the_old_one_drains_and_stops(switching):
-    rollout_, runner, proxy_ = switching
+    rollout_, runner, _ = switching
     started = []  # web-alt has a container once `up` has started it
 
     def up(argv):
@@ -132,7 +132,7 @@ def test_a_release_that_crashes_is_given_up_at_once(switching):
 
 
 def test_an_up_to_date_web_is_left_alone(switching):
-    rollout_, runner, proxy_ = switching
+    rollout_, runner, _ = switching
     runner.answers.insert(0, (has("image", "inspect"), Done(0, "sha256:old\n")))
     runner.answers.insert(0, (has("label=com.docker.compose.service=web-alt"), Done(0, "")))
     runner.answers.insert(0, (has("config", "--hash", "*"), Done(0, "web h-web\nproxy h-proxy\n")))
