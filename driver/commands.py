@@ -64,19 +64,20 @@ def down(project: Project, args: list[str]) -> int:
             "down never deletes volumes; to delete the dev data on purpose use: sh run.sh reset"
         )
     project.prepare_existing()
-    return project.runner.attach(project.compose("down", "--remove-orphans", *args))
+    return project.runner.attach(project.compose.down(*args))
 
 
 def logs(project: Project, args: list[str]) -> int:
     """Show recent logs (ARGS go to docker compose logs: -f to follow, a service name)."""
     project.prepare_existing()
-    return project.runner.attach(project.compose("logs", "--tail", "200", *args))
+    # Every profile: web-alt, the deploy's second web slot, included.
+    return project.runner.attach(project.compose("--profile", "*", "logs", "--tail", "200", *args))
 
 
 def ps(project: Project, args: list[str]) -> int:
     """List the stack's containers with their health (alias: status)."""
     project.prepare_existing()
-    return project.runner.attach(project.compose("ps", "--all", *args))
+    return project.runner.attach(project.compose("--profile", "*", "ps", "--all", *args))
 
 
 def manage(project: Project, args: list[str]) -> int:
@@ -175,17 +176,18 @@ def restore(project: Project, args: list[str]) -> int:
     started = time.monotonic()
     if database.exists(database.name):
         database.backup("pre-restore", keep=archive)
-    web_running = project.running("web")
-    if web_running:
-        say("stopping web during the restore")
-        if project.runner.run(project.compose("stop", "web"), capture=False).returncode:
-            raise Refused("web did not stop (above); the database was not changed")
+    serving = Rollout(project).serving()  # web, or web-alt after a deploy
+    slot = serving[0].service if serving else ""
+    if slot:
+        say(f"stopping {slot} during the restore")
+        if project.runner.run(project.compose("stop", slot), capture=False).returncode:
+            raise Refused(f"{slot} did not stop (above); the database was not changed")
     if not database.restore(archive):
-        if web_running:
-            project.runner.run(project.compose("start", "web"), capture=False)
+        if slot:
+            project.runner.run(["docker", "start", *(c.id for c in serving)], quiet=True)
         raise Refused("restore failed (above); the database was not changed")
-    if web_running:
-        argv = project.compose.up("--no-deps", "--no-recreate", "web")
+    if slot:
+        argv = project.compose.up("--no-deps", "--no-recreate", slot)
         if project.runner.run(argv, capture=False).returncode != 0:
             project.up_failed()
     say(
@@ -274,7 +276,7 @@ def reset(project: Project, args: list[str]) -> int:
     volumes = (f"{name}_db-dev-data", f"{name}_pgadmin-dev-data")
     say(f"this deletes the volumes {' and '.join(volumes)}: every row of the dev database.")
     confirm("project name", name, "confirmation did not match; nothing was deleted")
-    if project.runner.run(project.compose("down", "--remove-orphans"), capture=False).returncode:
+    if project.runner.run(project.compose.down(), capture=False).returncode:
         raise Refused("docker compose down failed (above); nothing was deleted")
     removed = project.runner.run(compose.remove_volumes(*volumes), quiet=True)
     if not removed.ok and "no such volume" not in removed.stderr.lower():

@@ -60,6 +60,11 @@ class Compose:
             argv += ["-c", statement]
         return argv
 
+    def down(self, *args: str) -> Argv:
+        """Stop and remove every container of the project, those of services
+        behind a profile (web-alt, the dev overlay's proxy) too."""
+        return self("--profile", "*", "down", "--remove-orphans", *args)
+
     def running(self, service: str) -> Argv:
         return self("ps", "--status", "running", "--quiet", service)
 

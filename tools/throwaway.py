@@ -283,7 +283,10 @@ class ThrowawayStack:
 
     def close(self) -> None:
         """Delete this copy's containers, volumes, image and folder; nothing else."""
-        self.compose("dev", "down", "--volumes", "--remove-orphans", "--timeout", "5", check=False)
+        self.compose(
+            "dev", "--profile", "*", "down", "--volumes", "--remove-orphans", "--timeout", "5",
+            check=False,
+        )  # fmt: skip
         # down with the dev files leaves db-prod-data: every volume the
         # project label still names goes too.
         label = f"label=com.docker.compose.project={self.project}"
