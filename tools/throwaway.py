@@ -282,11 +282,20 @@ class ThrowawayStack:
     # -- teardown --------------------------------------------------------------
 
     def close(self) -> None:
-        """Delete this copy's containers, volumes, image and folder; nothing else."""
+        """Delete this copy's containers, volumes, images and folder; nothing else."""
+        # Compose's down skips services of profiles it was not given (web-alt,
+        # the proxy in the dev files): every container the project label names goes.
+        label = f"label=com.docker.compose.project={self.project}"
+        containers = subprocess.run(
+            ["docker", "ps", "-aq", "--filter", label], capture_output=True, text=True, check=False
+        ).stdout.split()
+        if containers:
+            subprocess.run(
+                ["docker", "rm", "--force", *containers], capture_output=True, check=False
+            )
         self.compose("dev", "down", "--volumes", "--remove-orphans", "--timeout", "5", check=False)
         # down with the dev files leaves db-prod-data: every volume the
         # project label still names goes too.
-        label = f"label=com.docker.compose.project={self.project}"
         volumes = subprocess.run(
             ["docker", "volume", "ls", "-q", "--filter", label],
             capture_output=True,
@@ -295,5 +304,21 @@ class ThrowawayStack:
         ).stdout.split()
         if volumes:
             subprocess.run(["docker", "volume", "rm", *volumes], capture_output=True, check=False)
-        subprocess.run(["docker", "image", "rm", self.image], capture_output=True, check=False)
+        # The web image under every tag: :latest and the releases run.sh -0 tagged.
+        tags = subprocess.run(
+            [
+                "docker",
+                "image",
+                "ls",
+                "--format",
+                "{{.Repository}}:{{.Tag}}",
+                self.image.split(":")[0],
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.split()
+        subprocess.run(
+            ["docker", "image", "rm", *(tags or [self.image])], capture_output=True, check=False
+        )
         shutil.rmtree(self.tmp, ignore_errors=True)
