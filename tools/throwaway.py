@@ -75,19 +75,6 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def free_port_pair() -> int:
-    """A port p such that p and p + 1 are both free (for two web replicas)."""
-    for _ in range(50):
-        port = free_port()
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-        return port
-    raise RuntimeError("no two adjacent free ports")
-
-
 def compose_defaults(root: Path = REPO_DIR) -> dict[str, str]:
     """``${NAME:-default}`` of the Compose files: the defaults' one home."""
     defaults: dict[str, str] = {}
