@@ -18,7 +18,8 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture(scope="module")
 def prod(stack):
-    stack.run_sh("down")  # the dev stack of test_dev.py, if it ran
+    if (stack.root / ".env").exists():  # test_dev.py ran: its dev stack goes
+        stack.run_sh("down")
     stack.write_env(
         **production_settings(
             WEB_MEMORY_LIMIT="600M",  # not the default: the limits come from .env
