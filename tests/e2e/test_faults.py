@@ -299,8 +299,8 @@ def test_docker_kill_of_the_db_is_an_operator_stop(prod):
         # so the proxy, with no ready web, answers 503 too.
         ready = prod.web_url("/readyz")
         wait_for(lambda: status(ready) == 503, timeout=60)
-        assert status(own_ready) == 503
         assert status(live) == 200
+        assert status(own_ready) == 503
         assert container_state(container)["Status"] == "exited"
         assert container_state(container)["ExitCode"] == 137
     finally:
