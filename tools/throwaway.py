@@ -26,6 +26,12 @@ from driver import envfile, modes
 REPO_DIR = Path(__file__).resolve().parent.parent
 COMMAND_TIMEOUT = 900
 
+# Production's two web services (compose.yml): a deploy that changes the
+# image starts it in the idle one, so either may be the one serving.
+WEB_SLOTS = ("web", "web-alt")
+# gunicorn's port inside the web containers.
+GUNICORN_PORT = 8000
+
 # What the TLS proxy in front of production adds to every request: the
 # tests and the benchmark stand where it would (production_settings tells
 # Django to trust the header).
@@ -67,19 +73,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def free_port_pair() -> int:
-    """A port p such that p and p + 1 are both free (for two web replicas)."""
-    for _ in range(50):
-        port = free_port()
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-        return port
-    raise RuntimeError("no two adjacent free ports")
 
 
 def compose_defaults(root: Path = REPO_DIR) -> dict[str, str]:
@@ -259,6 +252,24 @@ class ThrowawayStack:
             raise CommandFailed(f"no {service} container in project {self.project}")
         return found
 
+    def web_service(self) -> str:
+        """Production's web slot in service: web or web-alt (the first with a
+        running container; else the first with any container, e.g. one
+        being restarted after a crash)."""
+        found = {slot: self.find_container("prod", slot) for slot in WEB_SLOTS}
+        for slot, container in found.items():
+            if container is not None and container["State"]["Running"]:
+                return slot
+        for slot, container in found.items():
+            if container is not None:
+                return slot
+        raise CommandFailed(f"no web or web-alt container in project {self.project}")
+
+    def gunicorn_url(self, path: str) -> str:
+        """URL of ``path`` on gunicorn itself, around the proxy: the serving
+        web container's address on the project's network (Linux hosts reach it)."""
+        return f"http://{self.container_ip('prod', self.web_service())}:{GUNICORN_PORT}{path}"
+
     def container_ip(self, mode: str, service: str) -> str:
         for network in self.inspect(mode, service)["NetworkSettings"]["Networks"].values():
             if network.get("IPAddress"):
@@ -282,14 +293,22 @@ class ThrowawayStack:
     # -- teardown --------------------------------------------------------------
 
     def close(self) -> None:
-        """Delete this copy's containers, volumes, image and folder; nothing else."""
+        """Delete this copy's containers, volumes, images and folder; nothing else."""
+        # Every container the project label names goes, one-off ones too.
+        label = f"label=com.docker.compose.project={self.project}"
+        containers = subprocess.run(
+            ["docker", "ps", "-aq", "--filter", label], capture_output=True, text=True, check=False
+        ).stdout.split()
+        if containers:
+            subprocess.run(
+                ["docker", "rm", "--force", *containers], capture_output=True, check=False
+            )
         self.compose(
             "dev", "--profile", "*", "down", "--volumes", "--remove-orphans", "--timeout", "5",
             check=False,
         )  # fmt: skip
         # down with the dev files leaves db-prod-data: every volume the
         # project label still names goes too.
-        label = f"label=com.docker.compose.project={self.project}"
         volumes = subprocess.run(
             ["docker", "volume", "ls", "-q", "--filter", label],
             capture_output=True,
@@ -298,5 +317,21 @@ class ThrowawayStack:
         ).stdout.split()
         if volumes:
             subprocess.run(["docker", "volume", "rm", *volumes], capture_output=True, check=False)
-        subprocess.run(["docker", "image", "rm", self.image], capture_output=True, check=False)
+        # The web image under every tag: :latest and the releases run.sh -0 tagged.
+        tags = subprocess.run(
+            [
+                "docker",
+                "image",
+                "ls",
+                "--format",
+                "{{.Repository}}:{{.Tag}}",
+                self.image.split(":")[0],
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.split()
+        subprocess.run(
+            ["docker", "image", "rm", *(tags or [self.image])], capture_output=True, check=False
+        )
         shutil.rmtree(self.tmp, ignore_errors=True)

@@ -147,12 +147,22 @@ def refused_production_start(tmp_path, **override: str) -> str:
             {"POSTGRES_PASSWORD": "dev-password-not-for-production"},
             "POSTGRES_PASSWORD is the example value",
         ),
-        ({"WEB_PORT": "abc"}, "WEB_PORT is not a valid port number or range (1-65535): 'abc'"),
-        ({"WEB_PORT": "8000-"}, "WEB_PORT is not a valid port number or range (1-65535): '8000-'"),
-        ({"WEB_PORT": "70000"}, "WEB_PORT is not a valid port number or range (1-65535): '70000'"),
+        ({"HTTP_PORT": "abc"}, "HTTP_PORT is not a valid port number or range (1-65535): 'abc'"),
         (
-            {"WEB_PORT": "9001-9000"},
-            "WEB_PORT is not a valid port number or range (1-65535): '9001-9000'",
+            {"HTTP_PORT": "8000-"},
+            "HTTP_PORT is not a valid port number or range (1-65535): '8000-'",
+        ),
+        (
+            {"HTTP_PORT": "70000"},
+            "HTTP_PORT is not a valid port number or range (1-65535): '70000'",
+        ),
+        (
+            {"HTTP_PORT": "9001-9000"},
+            "HTTP_PORT is not a valid port number or range (1-65535): '9001-9000'",
+        ),
+        (
+            {"HTTPS_PORT": "70000"},
+            "HTTPS_PORT is not a valid port number or range (1-65535): '70000'",
         ),
     ],
 )
@@ -165,8 +175,8 @@ def test_a_port_in_use_is_refused_before_starting_anything(tmp_path):
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        line = refused_production_start(tmp_path, WEB_PORT=str(port))
-    assert f"port {port} (WEB_PORT) is already in use by another program" in line
+        line = refused_production_start(tmp_path, HTTP_PORT=str(port))
+    assert f"port {port} (HTTP_PORT) is already in use by another program" in line
 
 
 def test_a_crlf_damaged_run_sh_says_so_in_one_line(tmp_path):

@@ -4,6 +4,10 @@ gives a bounded wait, one clear line and a non-zero exit.
 
 The module has its own throwaway project (its crashes never disturb the stack
 of test_dev.py and test_prod.py). Every request and command has a timeout.
+Requests go through the proxy, as visitors' do; web's own liveness, which
+the proxy cannot show while no web is ready (it answers 503 to everything
+then), is asked at the web container's address. Web is whichever slot
+(web or web-alt) serves.
 
 A crash is a SIGKILL of the container's main process from the host, as the
 kernel's OOM killer or a segfault would do it. `docker kill` is not one: the
@@ -132,6 +136,10 @@ def container_state(container: str) -> dict:
     return json.loads(output)
 
 
+def web_exec(stack, *args: str):
+    return stack.compose("prod", "exec", "-T", stack.web_service(), *args)
+
+
 def restart_count(stack, service: str) -> int:
     return stack.inspect("prod", service)["RestartCount"]
 
@@ -156,12 +164,12 @@ def crash(stack, service: str) -> None:
 
 def worker_pids(stack) -> set[str]:
     """PIDs of gunicorn's workers: the children of PID 1 in the web container."""
-    result = stack.compose("prod", "exec", "-T", "web", "cat", "/proc/1/task/1/children")
+    result = web_exec(stack, "cat", "/proc/1/task/1/children")
     return set(result.stdout.split())
 
 
 def signal_in_web(stack, signal: str, pid: str) -> None:
-    stack.compose("prod", "exec", "-T", "web", "sh", "-c", f'kill -{signal} "$1"', "sh", pid)
+    web_exec(stack, "sh", "-c", f'kill -{signal} "$1"', "sh", pid)
 
 
 class ReadinessProbe(threading.Thread):
@@ -198,7 +206,7 @@ class Writer:
             f"LOAD_SECONDS={seconds}",
             "-e",
             f"ROWS_AFTER_ERROR={rows_after_error}",
-            "web",
+            stack.web_service(),
             "python",
             "-",
         )
@@ -281,14 +289,18 @@ def test_db_crash_under_write_load_loses_no_acknowledged_row(prod):
 
 def test_docker_kill_of_the_db_is_an_operator_stop(prod):
     insert_item(prod, "before-kill")
-    web_before = prod.inspect("prod", "web")
+    web = prod.web_service()
+    web_before = prod.inspect("prod", web)
+    own_ready, live = prod.gunicorn_url("/readyz"), prod.gunicorn_url("/healthz")
     container = prod.inspect("prod", "db")["Id"]
     subprocess.run(["docker", "kill", "-s", "KILL", container], capture_output=True, check=True)
     try:
-        # db stays down; web stays up (liveness) and its readiness turns red.
-        ready, live = prod.web_url("/readyz"), prod.web_url("/healthz")
+        # db stays down; web stays up (liveness) and its readiness turns red,
+        # so the proxy, with no ready web, answers 503 too.
+        ready = prod.web_url("/readyz")
         wait_for(lambda: status(ready) == 503, timeout=60)
         assert status(live) == 200
+        assert status(own_ready) == 503
         assert container_state(container)["Status"] == "exited"
         assert container_state(container)["ExitCode"] == 137
     finally:
@@ -297,7 +309,7 @@ def test_docker_kill_of_the_db_is_an_operator_stop(prod):
     wait_ready(prod)
     assert count_items(prod, "before-kill") == "1"
     # web recovered by itself: the same container, never restarted.
-    web_after = prod.inspect("prod", "web")
+    web_after = prod.inspect("prod", web)
     assert web_after["Id"] == web_before["Id"]
     assert web_after["State"]["StartedAt"] == web_before["State"]["StartedAt"]
 
@@ -316,7 +328,7 @@ def test_a_killed_gunicorn_worker_is_replaced_and_requests_go_on(prod):
         return victim not in pids and len(pids) == WORKERS
 
     wait_for(replaced, timeout=60)
-    assert "gunicorn" in prod.compose("prod", "exec", "-T", "web", "cat", "/proc/1/cmdline").stdout
+    assert "gunicorn" in web_exec(prod, "cat", "/proc/1/cmdline").stdout
 
 
 def test_a_hung_worker_is_killed_after_the_gunicorn_timeout(prod):
@@ -332,25 +344,26 @@ def test_a_hung_worker_is_killed_after_the_gunicorn_timeout(prod):
         return victim not in pids and len(pids) == WORKERS
 
     wait_for(replaced, timeout=GUNICORN_TIMEOUT * 6)
-    logs = prod.compose("prod", "logs", "--no-log-prefix", "web").stdout
+    logs = prod.compose("prod", "logs", "--no-log-prefix", prod.web_service()).stdout
     assert f"WORKER TIMEOUT (pid:{victim})" in logs
 
 
 def test_web_container_crash_is_restarted_by_the_restart_policy(prod):
-    restarts = restart_count(prod, "web")
-    crash(prod, "web")
+    web = prod.web_service()
+    restarts = restart_count(prod, web)
+    crash(prod, web)
     # Until gunicorn is back, each request fails or answers within its timeout.
     url = prod.web_url("/readyz")
     wait_for(lambda: status(url) == 200, timeout=RECOVERY_TIMEOUT)
-    assert restart_count(prod, "web") > restarts
-    wait_healthy(prod, "web")
-    assert "gunicorn" in prod.compose("prod", "exec", "-T", "web", "cat", "/proc/1/cmdline").stdout
+    assert restart_count(prod, web) > restarts
+    wait_healthy(prod, web)
+    assert "gunicorn" in web_exec(prod, "cat", "/proc/1/cmdline").stdout
 
 
 def test_compose_restart_returns_everything_healthy_with_data_intact(prod):
     insert_item(prod, "before-restart")
     prod.compose("prod", "restart")
-    wait_healthy(prod, "db", "web")
+    wait_healthy(prod, "db", prod.web_service())
     wait_ready(prod)
     response = requests.get(
         prod.web_url("/api/items/?limit=100"), headers=THROUGH_PROXY, timeout=REQUEST_TIMEOUT
@@ -401,6 +414,8 @@ def test_run_sh_prod_with_an_unreachable_database_exits_with_the_reason(prod):
         result = prod.run_sh("-0", check=False)
     assert result.returncode == 1
     assert "database app at db-missing.invalid:5432 not reachable after 3s" in result.stderr
-    assert "start failed" in result.stderr.splitlines()[-1]
+    # The new web never started, so it was never served: the last line says so.
+    last = result.stderr.splitlines()[-1]
+    assert last.startswith("run.sh: DEPLOY FAILED: the new release was never served"), last
     prod.run_sh("-0")
     wait_ready(prod)

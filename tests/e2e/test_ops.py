@@ -65,7 +65,8 @@ def reported_backup(stderr: str) -> Path:
 
 
 def web_container(stack) -> str:
-    return stack.compose("prod", "ps", "-q", "web").stdout.strip()
+    """The id of the serving web container (slot web or web-alt)."""
+    return stack.compose("prod", "ps", "-q", stack.web_service()).stdout.strip()
 
 
 def add_fixture_migrations(stack, *names: str) -> list[Path]:
@@ -220,13 +221,13 @@ def test_doctor_and_up_find_a_port_in_use(ops):
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        with changed_env(ops, WEB_PORT=str(port)):
+        with changed_env(ops, HTTP_PORT=str(port)):
             code, lines = doctor_lines(ops, "-0")
             up = ops.run_sh("-0", check=False)
     assert code == 1
-    assert any(f"✗ port {port} (WEB_PORT) is already in use" in line for line in lines)
+    assert any(f"✗ port {port} (HTTP_PORT) is already in use" in line for line in lines)
     assert up.returncode == 1
-    assert f"port {port} (WEB_PORT) is already in use" in up.stderr.strip().splitlines()[-1]
+    assert f"port {port} (HTTP_PORT) is already in use" in up.stderr.strip().splitlines()[-1]
 
 
 def test_doctor_finds_crlf_line_endings(ops):

@@ -18,13 +18,13 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture(scope="module")
 def prod(stack):
-    stack.run_sh("down")  # the dev stack of test_dev.py, if it ran
-    port = stack.ports["WEB_PORT"]
+    if (stack.root / ".env").exists():  # test_dev.py ran: its dev stack goes
+        stack.run_sh("down")
     stack.write_env(
         **production_settings(
-            WEB_PORT=f"{port}-{port + 1}",  # room for two replicas
             WEB_MEMORY_LIMIT="600M",  # not the default: the limits come from .env
             DB_PIDS_LIMIT="300",
+            PROXY_MEMORY_LIMIT="300M",
             DJANGO_SUPERUSER_USERNAME="admin",
             DJANGO_SUPERUSER_EMAIL="admin@example.org",
             DJANGO_SUPERUSER_PASSWORD=secrets.token_urlsafe(16),
@@ -34,11 +34,16 @@ def prod(stack):
     return stack
 
 
+def web_exec(stack, *args: str, check: bool = True):
+    """``args`` in the serving web container (web or web-alt)."""
+    return stack.compose("prod", "exec", "-T", stack.web_service(), *args, check=check)
+
+
 def test_gunicorn_serves_as_pid_1(prod):
     response = requests.get(prod.url("prod", "/healthz"), timeout=10)
     assert response.status_code == 200
     assert response.headers["Server"].startswith("gunicorn")
-    cmdline = prod.compose("prod", "exec", "-T", "web", "cat", "/proc/1/cmdline").stdout
+    cmdline = web_exec(prod, "cat", "/proc/1/cmdline").stdout
     assert "gunicorn" in cmdline
 
 
@@ -63,7 +68,8 @@ def test_admin_css_is_served_compressed(prod):
 def test_plain_http_is_redirected_to_https_but_probes_are_not(prod):
     page = requests.get(prod.url("prod", "/admin/login/"), allow_redirects=False, timeout=10)
     assert page.status_code == 301
-    assert page.headers["Location"] == f"https://{prod.published('prod', 'web', 8000)}/admin/login/"
+    # Django builds it from the Host header: the proxy's published address.
+    assert page.headers["Location"] == f"https://{prod.published('prod', 'proxy', 80)}/admin/login/"
     for probe in ("/healthz", "/readyz"):
         assert requests.get(prod.url("prod", probe), timeout=10).status_code == 200, probe
 
@@ -78,18 +84,8 @@ def test_https_responses_carry_hsts_and_https_only_cookies(prod):
 
 
 def test_check_deploy_is_silent_in_the_running_container(prod):
-    result = prod.compose(
-        "prod",
-        "exec",
-        "-T",
-        "web",
-        "python",
-        "manage.py",
-        "check",
-        "--deploy",
-        "--fail-level",
-        "WARNING",
-        check=False,
+    result = web_exec(
+        prod, "python", "manage.py", "check", "--deploy", "--fail-level", "WARNING", check=False
     )
     assert result.returncode == 0, result.stderr
     assert "System check identified no issues (0 silenced)." in result.stdout
@@ -108,15 +104,17 @@ def project_containers(stack) -> list[dict]:
 
 
 def would_be_ports(stack) -> set[int]:
-    """Host ports the database and pgAdmin would use if they were published:
-    those the dev overlay publishes for them, and the database's own ports."""
+    """Host ports web, the database and pgAdmin would use if they were
+    published: those the dev overlay publishes for them, and the database's
+    own ports."""
     dev = json.loads(stack.compose("dev", "config", "--format", "json").stdout)["services"]
-    ports = {int(port["published"]) for name in ("db", "pgadmin") for port in dev[name]["ports"]}
+    services = ("db", "pgadmin", "web")
+    ports = {int(port["published"]) for name in services for port in dev[name]["ports"]}
     exposed = stack.inspect("prod", "db")["Config"]["ExposedPorts"]
     return ports | {int(port.split("/")[0]) for port in exposed}
 
 
-def test_only_the_web_port_is_published(prod):
+def test_only_the_proxy_ports_are_published(prod):
     services = prod.compose("prod", "ps", "--all", "--services").stdout.split()
     assert "pgadmin" not in services
     published = {}
@@ -124,14 +122,16 @@ def test_only_the_web_port_is_published(prod):
         service = container["Config"]["Labels"]["com.docker.compose.service"]
         bindings = container["HostConfig"]["PortBindings"] or {}
         published[service] = sorted(port for port, hosts in bindings.items() if hosts)
-    # run.sh migrates in one-off containers (gone again); plain Compose leaves
-    # an exited migrate container: neither publishes anything.
-    assert published.pop("web") == ["8000/tcp"]
+    # The proxy: HTTP, HTTPS and HTTP/3 (UDP). run.sh migrates in one-off
+    # containers (gone again); plain Compose leaves an exited migrate
+    # container; a deploy may have moved web to web-alt: none publishes anything.
+    assert published.pop("proxy") == ["443/tcp", "443/udp", "80/tcp"]
+    assert published.pop(prod.web_service()) == []
     assert published.pop("db") == []
     assert published == {} or published == {"migrate": []}
 
     ports = would_be_ports(prod)
-    assert {prod.ports["DEV_DB_PORT"], prod.ports["PGADMIN_PORT"]} <= ports
+    assert {prod.ports["DEV_DB_PORT"], prod.ports["PGADMIN_PORT"], prod.ports["WEB_PORT"]} <= ports
     for port in sorted(ports):
         with pytest.raises(ConnectionRefusedError):
             socket.create_connection(("127.0.0.1", port), timeout=5).close()
@@ -165,7 +165,7 @@ def image_files_containing(image: str, needles: dict[str, str]) -> tuple[list[st
 
 
 def test_no_secret_is_in_the_web_image(prod):
-    image = prod.inspect("prod", "web")["Image"]
+    image = prod.inspect("prod", prod.web_service())["Image"]
     secrets_in_use = {
         name: prod.settings[name]
         for name in ("SECRET_KEY", "POSTGRES_PASSWORD", "DJANGO_SUPERUSER_PASSWORD")
@@ -198,7 +198,8 @@ def test_containers_are_hardened_and_limited_as_configured(prod):
         container["Config"]["Labels"]["com.docker.compose.service"]: container["HostConfig"]
         for container in project_containers(prod)
     }
-    assert {"db", "web"} <= set(containers) <= {"db", "migrate", "web"}
+    web = prod.web_service()
+    assert {"db", web, "proxy"} <= set(containers) <= {"db", "migrate", web, "proxy"}
     for service, host in containers.items():
         assert host["SecurityOpt"] == ["no-new-privileges:true"], service
         assert host["CapDrop"] == ["ALL"], service
@@ -210,27 +211,31 @@ def test_containers_are_hardened_and_limited_as_configured(prod):
         "CAP_SETGID",
         "CAP_SETUID",
     ]
-    assert containers["web"]["CapAdd"] is None
-    assert containers["web"]["Memory"] == 600 * 1024 * 1024
-    assert containers["web"]["NanoCpus"] == 1_000_000_000
+    assert containers["proxy"]["CapAdd"] == ["CAP_NET_BIND_SERVICE"]
+    assert containers[web]["CapAdd"] is None
+    assert containers[web]["Memory"] == 600 * 1024 * 1024
+    assert containers[web]["NanoCpus"] == 1_000_000_000
     assert containers["db"]["PidsLimit"] == 300
+    assert containers["proxy"]["Memory"] == 300 * 1024 * 1024
+    assert containers["proxy"]["NanoCpus"] == 1_000_000_000
+    assert containers["proxy"]["PidsLimit"] == 256
 
 
 def test_web_writes_only_to_its_tmpfs(prod):
-    read_only = prod.compose("prod", "exec", "-T", "web", "touch", "/app/x", check=False)
+    read_only = web_exec(prod, "touch", "/app/x", check=False)
     assert read_only.returncode != 0
     assert "Read-only file system" in read_only.stderr
-    writable = prod.compose("prod", "exec", "-T", "web", "touch", "/tmp/x", check=False)
+    writable = web_exec(prod, "touch", "/tmp/x", check=False)
     assert writable.returncode == 0, writable.stderr
 
 
 def test_web_runs_as_an_unprivileged_user(prod):
-    uid = prod.compose("prod", "exec", "-T", "web", "id", "-u").stdout.strip()
+    uid = web_exec(prod, "id", "-u").stdout.strip()
     assert uid != "0"
 
 
 def test_services_restart_with_the_docker_daemon(prod):
-    for service in ("db", "web"):
+    for service in ("db", prod.web_service(), "proxy"):
         policy = prod.inspect("prod", service)["HostConfig"]["RestartPolicy"]["Name"]
         assert policy == "unless-stopped", service
 
@@ -241,12 +246,30 @@ def test_superuser_is_created_once(prod):
     assert prod.psql("prod", "SELECT count(*) FROM auth_user WHERE is_superuser") == "1"
 
 
+def container_address(container_id: str) -> str:
+    """The container's IP address on the project's network."""
+    return subprocess.run(
+        [
+            "docker",
+            "inspect",
+            "--format",
+            "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+        ]
+        + [container_id],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+
+
 def test_two_replicas_never_migrate(prod):
     prod.compose("prod", "up", "--detach", "--wait", "--scale", "web=2")
-    assert len(prod.compose("prod", "ps", "-q", "web").stdout.split()) == 2
-    for index in (1, 2):
-        host_port = prod.published("prod", "web", 8000, index=index)
-        assert requests.get(f"http://{host_port}/readyz", timeout=10).status_code == 200
+    replicas = prod.compose("prod", "ps", "-q", "web").stdout.split()
+    assert len(replicas) == 2
+    # web publishes no port: each replica is asked at its own address.
+    for replica in replicas:
+        url = f"http://{container_address(replica)}:8000/readyz"
+        assert requests.get(url, timeout=10).status_code == 200, replica
     duplicates = prod.psql(
         "prod", "SELECT app, name FROM django_migrations GROUP BY 1, 2 HAVING count(*) > 1"
     )

@@ -91,7 +91,7 @@ def _native_setup(box: ThrowawayStack) -> tuple[dict[str, str], set[int] | None,
     """The web container's settings, pointed at the db container's address,
     with its worker count; the CPUs its CPU limit amounts to; and both
     configurations, for the record."""
-    web = box.inspect("prod", "web")
+    web = box.inspect("prod", box.web_service())
     variables = dict(item.split("=", 1) for item in web["Config"]["Env"])
     environment = {
         name: value
@@ -118,13 +118,37 @@ def _native_setup(box: ThrowawayStack) -> tuple[dict[str, str], set[int] | None,
     return environment, cpus, record
 
 
-def _container_target(box: ThrowawayStack, mode: str) -> dict:
-    """The web container through its published port, and the processes
-    whose CPU time is counted: its own tree and Docker's port proxy."""
-    target: dict = {"url": box.web_url("")}
+def _pid(box: ThrowawayStack, mode: str, service: str) -> int:
+    return int(box.inspect(mode, service)["State"]["Pid"])
+
+
+def _production_targets(box: ThrowawayStack) -> dict[str, dict]:
+    """Production's gunicorn as visitors reach it, through the proxy's
+    published port ("container"), and the same container at its own address
+    on the project's network, around the proxy ("direct"); the processes
+    whose CPU time is counted: the web container's tree, and in front of it
+    the proxy's (Caddy's tree and Docker's port proxy for its port)."""
+    web = box.web_service()
+    targets: dict[str, dict] = {
+        "container": {"url": box.web_url("")},
+        # An address is no host name in ALLOWED_HOSTS: the proxy's is sent.
+        "direct": {"url": box.gunicorn_url(""), "headers": {"Host": "127.0.0.1"}},
+    }
+    if cpu.available():
+        server = [_pid(box, "prod", web)]
+        proxy = [_pid(box, "prod", "proxy"), *cpu.port_proxies(int(box.ports["HTTP_PORT"]))]
+        targets["container"]["pids"] = {"server": server, "proxy": proxy}
+        targets["direct"]["pids"] = {"server": server}
+    return targets
+
+
+def _runserver_target(box: ThrowawayStack) -> dict:
+    """The dev web container (runserver) through its published port, and
+    the processes whose CPU time is counted: its own tree and Docker's port proxy."""
+    target: dict = {"url": box.url("dev", "")}
     if cpu.available():
         target["pids"] = {
-            "server": [box.inspect(mode, "web")["State"]["Pid"]],
+            "server": [_pid(box, "dev", "web")],
             "proxy": cpu.port_proxies(int(box.ports["WEB_PORT"])),
         }
     return target
@@ -153,27 +177,27 @@ def run(profile: dict, quick: bool, settings: dict[str, str]) -> dict:
         say("rebuilds after a code change and after a requirements change")
         result["rebuild"] = startup.rebuilds(box, profile["code"], profile["requirements"])
 
-        say("HTTP: gunicorn in the container and natively on the host")
+        say("HTTP: gunicorn in the container (through the proxy, and direct) and natively")
         result["seed_rows"] = throughput.seed(box, "prod")
         log = box.tmp / "native-gunicorn.log"
         environment, cpus, servers = _native_setup(box)
         with NativeGunicorn(box.root, environment, log, cpus) as native:
-            targets = {
-                "container": _container_target(box, "prod"),
-                "native": {"url": native.url},
-            }
+            targets = {**_production_targets(box), "native": {"url": native.url}}
             if cpu.available():
                 targets["native"]["pids"] = {"server": [native.pid]}
             runs = throughput.matrix(targets, profile["http_reps"], profile["http_seconds"])
         say(f"HTTP: error run, {profile['soak_seconds']} s at 64 connections")
         soak = throughput.soak(box.web_url(""), profile["soak_seconds"])
         box.run_sh("-0", "down")
+        # down leaves a web-alt container running (Compose skips the profile
+        # it is in): stop it so that it takes no CPU from the dev runs.
+        box.compose("prod", "--profile", "deploy", "down", "--timeout", "5")
 
         say("development stack: runserver, autoreload, tests")
         box.compose("dev", "up", "--detach", "--build", "--wait", "web")
         throughput.seed(box, "dev")
         runs += throughput.matrix(
-            {"runserver": _container_target(box, "dev")},
+            {"runserver": _runserver_target(box)},
             profile["http_reps"],
             profile["http_seconds"],
         )

@@ -23,7 +23,7 @@ def _item_count(url: str) -> int | None:
 def autoreload(box: ThrowawayStack, reps: int) -> dict:
     """Seconds from saving a view (its default page size changes) until
     the dev server answers with the new code."""
-    url = box.web_url("/api/items/")
+    url = box.url("dev", "/api/items/")
     times = []
     for _ in range(reps):
         current = _item_count(url)

@@ -19,8 +19,9 @@ WRK_SCRIPT = Path(__file__).resolve().parent / "wrk_report.lua"
 WRK_THREADS = 2
 
 
-def run_wrk(url: str, connections: int, seconds: int) -> dict:
-    """One wrk run; requests/s, latency in ms, errors and non-2xx counted."""
+def run_wrk(url: str, connections: int, seconds: int, headers: dict | None = None) -> dict:
+    """One wrk run; requests/s, latency in ms, errors and non-2xx counted.
+    Every request carries THROUGH_PROXY and ``headers``."""
     command = [
         "wrk",
         f"--threads={min(WRK_THREADS, connections)}",
@@ -28,7 +29,10 @@ def run_wrk(url: str, connections: int, seconds: int) -> dict:
         f"--duration={seconds}s",
         "--timeout=10s",
         f"--script={WRK_SCRIPT}",
-        *[f"--header={name}: {value}" for name, value in THROUGH_PROXY.items()],
+        *[
+            f"--header={name}: {value}"
+            for name, value in {**THROUGH_PROXY, **(headers or {})}.items()
+        ],
         url,
     ]
     result = subprocess.run(
@@ -65,8 +69,8 @@ def parse_wrk(output: str) -> dict:
     }
 
 
-def get(url: str, timeout: float = 5) -> tuple[int, bytes]:
-    request = urllib.request.Request(url, headers=THROUGH_PROXY)
+def get(url: str, timeout: float = 5, headers: dict | None = None) -> tuple[int, bytes]:
+    request = urllib.request.Request(url, headers={**THROUGH_PROXY, **(headers or {})})
     with urllib.request.urlopen(request, timeout=timeout) as response:
         return response.status, response.read()
 

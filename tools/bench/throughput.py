@@ -29,15 +29,15 @@ def seed(box, mode: str) -> int:
     return int(box.psql(mode, "SELECT count(*) FROM catalog_item"))
 
 
-def check_endpoints(base_url: str) -> None:
+def check_endpoints(base_url: str, headers: dict | None = None) -> None:
     """Each endpoint answers 200 and the items view really returns rows."""
-    status, body = get(base_url + ENDPOINTS["items"])
+    status, body = get(base_url + ENDPOINTS["items"], headers=headers)
     items = json.loads(body)["items"]
     if status != 200 or len(items) != 10:
         raise RuntimeError(
             f"{base_url}: /api/items/ returned {status} with {len(items)} items, expected 10"
         )
-    status, _ = get(base_url + ENDPOINTS["healthz"])
+    status, _ = get(base_url + ENDPOINTS["healthz"], headers=headers)
     if status != 200:
         raise RuntimeError(f"{base_url}: /healthz returned {status}")
 
@@ -45,14 +45,15 @@ def check_endpoints(base_url: str) -> None:
 def matrix(targets: dict[str, dict], reps: int, seconds: int) -> list[dict]:
     """wrk over every target x endpoint x connection count, ``reps`` times.
 
-    A target is {"url": base URL, "pids": {"server": [...], "proxy": [...]}}:
-    the CPU time of those process trees during each run, per request, is
-    recorded beside wrk's figures. Targets are interleaved within each
+    A target is {"url": base URL, "pids": {"server": [...], "proxy": [...]},
+    "headers": {...}} (pids and headers optional): the CPU time of those
+    process trees during each run, per request, is recorded beside wrk's
+    figures; the headers go with every request. Targets are interleaved within each
     repetition, so that drift in the machine's load spreads over all alike.
     """
     for target in targets.values():
-        check_endpoints(target["url"])
-        run_wrk(target["url"] + ENDPOINTS["items"], 16, WARMUP_SECONDS)
+        check_endpoints(target["url"], target.get("headers"))
+        run_wrk(target["url"] + ENDPOINTS["items"], 16, WARMUP_SECONDS, target.get("headers"))
     runs = []
     for rep in range(reps):
         for endpoint, path in ENDPOINTS.items():
@@ -64,7 +65,9 @@ def matrix(targets: dict[str, dict], reps: int, seconds: int) -> list[dict]:
                     )
                     groups = target.get("pids", {})
                     before = {group: cpu.tree_seconds(pids) for group, pids in groups.items()}
-                    result = run_wrk(target["url"] + path, connections, seconds)
+                    result = run_wrk(
+                        target["url"] + path, connections, seconds, target.get("headers")
+                    )
                     for group, pids in groups.items():
                         used = cpu.tree_seconds(pids) - before[group]
                         result[f"{group}_cpu_ms"] = (
@@ -120,11 +123,14 @@ def _median_of(runs: list[dict], key: str) -> float | None:
 
 
 def ratios(summary: dict) -> dict:
-    """Throughput ratios from the same run: container/native and
-    gunicorn (container)/runserver, per endpoint and connection count."""
+    """Throughput ratios from the same run, per endpoint and connection
+    count: container (through the proxy)/native, gunicorn (container, through
+    the proxy)/runserver, and proxy/direct (the same container through the
+    proxy and at its own address: what the proxy costs)."""
     pairs = {
         "container/native": ("container", "native"),
         "gunicorn/runserver": ("container", "runserver"),
+        "proxy/direct": ("container", "direct"),
     }
     result: dict = {}
     for label, (top, bottom) in pairs.items():
