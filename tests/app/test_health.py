@@ -1,9 +1,11 @@
 """/healthz and /readyz: answered before host validation, real database check."""
 
 import json
+import time
 
 import pytest
 
+from core import health
 from django_process import run_django
 
 
@@ -39,3 +41,36 @@ def test_readiness_fails_when_the_database_is_unreachable():
 def test_other_paths_still_validate_the_host(client):
     response = client.get("/api/items/", HTTP_HOST="evil.example")
     assert response.status_code == 400
+
+
+@pytest.fixture
+def check_in_progress(monkeypatch):
+    """Another thread of this process is asking the database, and hangs."""
+    monkeypatch.setattr(health, "_last", health._Answer())
+    assert health._check.acquire(blocking=False)
+    yield
+    health._check.release()
+
+
+def test_a_readiness_check_never_waits_for_one_already_running(client, check_in_progress):
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json() == {"status": "unavailable", "database": "still checking"}
+
+
+def test_meanwhile_a_fresh_answer_is_repeated(client, check_in_progress, monkeypatch):
+    monkeypatch.setattr(
+        health, "_last", health._Answer(time.monotonic(), {"status": "ok", "database": "ok"}, 200)
+    )
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "database": "ok"}
+
+
+def test_a_draining_container_is_not_ready(client, tmp_path, monkeypatch):
+    drain = tmp_path / "draining"
+    monkeypatch.setenv("WEB_DRAIN_FILE", str(drain))
+    drain.touch()
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json() == {"status": "draining"}

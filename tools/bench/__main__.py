@@ -189,9 +189,6 @@ def run(profile: dict, quick: bool, settings: dict[str, str]) -> dict:
         say(f"HTTP: error run, {profile['soak_seconds']} s at 64 connections")
         soak = throughput.soak(box.web_url(""), profile["soak_seconds"])
         box.run_sh("-0", "down")
-        # down leaves a web-alt container running (Compose skips the profile
-        # it is in): stop it so that it takes no CPU from the dev runs.
-        box.compose("prod", "--profile", "deploy", "down", "--timeout", "5")
 
         say("development stack: runserver, autoreload, tests")
         box.compose("dev", "up", "--detach", "--build", "--wait", "web")
