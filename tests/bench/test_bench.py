@@ -201,3 +201,48 @@ def test_set_takes_only_name_equals_value():
     for bad in ("GUNICORN_THREADS", "lower=1", "=4"):
         with pytest.raises(argparse.ArgumentTypeError):
             _setting(bad)
+
+
+def _with_deploys(count: int, failed: int = 0) -> dict:
+    result = _result()
+    result["deploys"] = {
+        "deploys": count,
+        "failed_deploys": 0,
+        "failed_requests": failed,
+        "wall_s": {"median": 9.5, "max": 11.0},
+        "ready_to_served_s": {"median": 0.6, "max": 1.1},
+        "p99_ms": {"steady": 40.0, "deploying": 140.0},
+    }
+    return result
+
+
+def test_the_deploy_lines_judge_drops_speed_and_latency():
+    rows = {row["line"]: row for row in budget(_with_deploys(20))}
+    assert rows["failed requests over 20 deploys under load"]["ok"] is True
+    assert rows["new web ready → its first request served (max)"]["ok"] is True
+    assert rows["code-only deploy, wall time (median)"]["ok"] is True
+    p99 = rows["p99 of items during deploys vs steady"]
+    assert p99["target"] == "≤ 2× + 50 ms (130.0 ms)"
+    assert p99["ok"] is False
+    failing = {row["line"]: row for row in budget(_with_deploys(20, failed=1))}
+    assert failing["failed requests over 20 deploys under load"]["ok"] is False
+
+
+def test_fewer_than_20_deploys_do_not_count_as_the_zero_drop_line():
+    rows = {row["line"]: row for row in budget(_with_deploys(3))}
+    assert rows["failed requests over 3 deploys under load"]["ok"] is None
+
+
+def test_the_proxy_lines_compare_it_with_gunicorn_straight():
+    result = _result()
+    result["http"]["ratios"]["proxy/direct"] = {"items": {"16": 0.93, "64": 0.8}}
+    result["http"]["summary"]["container"]["items"]["16"].update(
+        server_cpu_ms=1.0, proxy_cpu_ms=0.2
+    )
+    result["http"]["summary"]["direct"] = {
+        "items": {"16": {**_row(1000, 20.0), "server_cpu_ms": 0.9}}
+    }
+    rows = {row["line"]: row for row in budget(result)}
+    assert rows["through proxy/straight to gunicorn req/s, items, 16 conns"]["ok"] is True
+    assert rows["through proxy/straight to gunicorn req/s, items, 64 conns"]["ok"] is False
+    assert rows["CPU per request, straight/through proxy, items, 16 conns"]["measured"] == 0.75

@@ -17,7 +17,8 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tools.bench import cpu, devloop, image, machine, report, startup, throughput
+from tools import traffic
+from tools.bench import cpu, deploys, devloop, image, machine, report, startup, throughput
 from tools.bench.load import NativeGunicorn
 from tools.throwaway import REPO_DIR, ThrowawayStack, production_settings
 
@@ -33,6 +34,8 @@ PROFILES = {
         "soak_seconds": 30,
         "autoreload": 5,
         "tests": 3,
+        "deploys": 20,
+        "deploy_baseline_s": 10,
     },
     "quick": {
         "cold": 1,
@@ -44,6 +47,8 @@ PROFILES = {
         "soak_seconds": 5,
         "autoreload": 2,
         "tests": 1,
+        "deploys": 3,
+        "deploy_baseline_s": 5,
     },
 }
 # Container environment that belongs to the image, not to the settings.
@@ -188,6 +193,13 @@ def run(profile: dict, quick: bool, settings: dict[str, str]) -> dict:
             runs = throughput.matrix(targets, profile["http_reps"], profile["http_seconds"])
         say(f"HTTP: error run, {profile['soak_seconds']} s at 64 connections")
         soak = throughput.soak(box.web_url(""), profile["soak_seconds"])
+
+        say(f"deploys: {profile['deploys']} code changes under load")
+        traffic.install_views(box)
+        box.run_sh("-0")
+        result["deploys"] = deploys.measure(
+            box, box.web_url(""), profile["deploys"], profile["deploy_baseline_s"]
+        )
         box.run_sh("-0", "down")
 
         say("development stack: runserver, autoreload, tests")

@@ -14,7 +14,7 @@ import subprocess
 import time
 
 from tools import traffic
-from tools.throwaway import ThrowawayStack, clean_env
+from tools.throwaway import THROUGH_PROXY, ThrowawayStack, clean_env
 
 READY_LINE = "new release ready in"
 
@@ -76,11 +76,12 @@ def summarise(deploys: list[dict], counts: traffic.Counts, baseline_until: float
     }
 
 
-def measure(box: ThrowawayStack, url: str, deploys: int, baseline_s: float, verify="") -> dict:
+def measure(box: ThrowawayStack, url: str, deploys: int, baseline_s: float) -> dict:
     """Deploy ``deploys`` code changes under load; see the module docstring.
-    The stack must be up with the traffic views installed (traffic.install_views)."""
+    The stack must be up with the traffic views installed (traffic.install_views),
+    its proxy on plain HTTP behind the TLS proxy the load client plays."""
     runs: list[dict] = []
-    with traffic.traffic(url, verify=verify or True) as client:
+    with traffic.traffic(url, headers=THROUGH_PROXY) as client:
         time.sleep(baseline_s)
         baseline_until = time.monotonic()
         for number in range(deploys):

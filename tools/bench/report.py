@@ -88,7 +88,77 @@ def budget(result: dict) -> list[dict]:
             )
         )
     rows.append(_line("`run.sh test` warm (no e2e)", "≤ 15 s", tests, "s", _at_most(tests, 15)))
+    return rows + _proxy_lines(result) + _deploy_lines(result)
+
+
+def _proxy_lines(result: dict) -> list[dict]:
+    """What the proxy costs: the same container through it and around it."""
+    rows = []
+    for connections in ("16", "64"):
+        ratio = _get(result, "http", "ratios", "proxy/direct", "items", connections)
+        rows.append(
+            _line(
+                f"through proxy/straight to gunicorn req/s, items, {connections} conns",
+                "≥ 0.9",
+                ratio,
+                "×",
+                _at_least(ratio, 0.9),
+            )
+        )
+    through = _get(result, "http", "summary", "container", "items", "16")
+    direct = _get(result, "http", "summary", "direct", "items", "16")
+    cpu_ratio = None
+    if through and direct and through.get("server_cpu_ms") and direct.get("server_cpu_ms"):
+        total = through["server_cpu_ms"] + (through.get("proxy_cpu_ms") or 0)
+        cpu_ratio = round(direct["server_cpu_ms"] / total, 2)
+    rows.append(
+        _line(
+            "CPU per request, straight/through proxy, items, 16 conns",
+            "≥ 0.9",
+            cpu_ratio,
+            "×",
+            _at_least(cpu_ratio, 0.9),
+        )
+    )
     return rows
+
+
+def _deploy_lines(result: dict) -> list[dict]:
+    """Deploys under load (tools/bench/deploys.py)."""
+    deploys = result.get("deploys")
+    if not deploys:
+        return []
+    count = deploys["deploys"]
+    failed = deploys["failed_requests"] + deploys["failed_deploys"]
+    wall = _get(deploys, "wall_s", "median")
+    served = _get(deploys, "ready_to_served_s", "max")
+    steady = _get(deploys, "p99_ms", "steady")
+    during = _get(deploys, "p99_ms", "deploying")
+    limit = None if steady is None else round(2 * steady + 50, 1)
+    return [
+        _line(
+            f"failed requests over {count} deploys under load",
+            "0 over 20",
+            failed,
+            "",
+            failed == 0 if count >= 20 else None,
+        ),
+        _line(
+            "new web ready → its first request served (max)",
+            "≤ 2 s",
+            served,
+            "s",
+            _at_most(served, 2),
+        ),
+        _line("code-only deploy, wall time (median)", "≤ 10 s", wall, "s", _at_most(wall, 10)),
+        _line(
+            "p99 of items during deploys vs steady",
+            "≤ 2× + 50 ms" + (f" ({limit} ms)" if limit else ""),
+            during,
+            "ms",
+            None if limit is None else _at_most(during, limit),
+        ),
+    ]
 
 
 def _fmt(value, unit: str = "") -> str:
