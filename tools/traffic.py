@@ -79,6 +79,7 @@ class Traffic:
         verify: str | bool = True,
         connections: int = 8,
         slow_seconds: float = 2.0,
+        slow_share: float = 0.1,
         host: str = "",
         headers: dict[str, str] | None = None,
     ):
@@ -86,6 +87,7 @@ class Traffic:
         self.verify = verify
         self.connections = connections
         self.slow_seconds = slow_seconds
+        self.slow_share = slow_share  # of requests; POSTs are 0.2, GETs the rest
         self.headers = {**({"Host": host} if host else {}), **(headers or {})}
         self.counts = Counts()
         self.lock = threading.Lock()
@@ -116,7 +118,7 @@ class Traffic:
         chooser = random.Random(number)
         while not self.stopping.is_set():
             roll = chooser.random()
-            kind = "post" if roll < 0.2 else "slow" if roll < 0.3 else "get"
+            kind = "post" if roll < 0.2 else "slow" if roll < 0.2 + self.slow_share else "get"
             self.one(session, kind)
             time.sleep(0.01)
 
