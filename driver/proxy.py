@@ -22,8 +22,8 @@ UPSTREAMS_URL = "http://127.0.0.1:2019/reverse_proxy/upstreams"
 # wget is in the official image (BusyBox): GET a URL, fail on an error status.
 WGET = ("wget", "-q", "-T", "3", "-O")
 # The Caddyfile's health checks: a slot is taken after one passing check
-# and dropped after two failing ones, a second apart.
-HEALTH_INTERVAL, HEALTH_FAILS = 1.0, 2
+# and dropped after three failing ones, a second apart.
+HEALTH_INTERVAL, HEALTH_FAILS = 1.0, 3
 
 
 def in_container(container: str, *args: str) -> Argv:
@@ -80,7 +80,7 @@ class Proxy:
         return self.runner.run(ready_argv(self.container, host), quiet=True).ok
 
     def drain(self, slot: str, timeout: float) -> float:
-        """Wait until Caddy has dropped ``slot`` (two failed checks) and has
+        """Wait until Caddy has dropped ``slot`` (three failed checks) and has
         no request in flight to it, at most ``timeout`` seconds; the seconds
         it took."""
         started = time.monotonic()

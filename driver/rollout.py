@@ -208,7 +208,7 @@ class Rollout:
             self.abandon(new, problem)
         say(f"new release ready in {new_slot} {time.monotonic() - started:.1f} s after its start")
         # Caddy checks both slots at each tick: its next one takes the new
-        # slot, a tick before the old one has failed twice and is dropped.
+        # slot, ticks before the old one has failed three times and is dropped.
         drained = self.retire(proxy, old_slot, old)
         say(
             f"traffic moved from {old_slot} to {new_slot}; {old_slot} drained in "
