@@ -179,8 +179,9 @@ class Rollout:
         slots = self.slots()
         image_id = self.image_id(f"{self.project.settings.project}-web:latest")
         serving = [slot for slot in SLOTS if slots[slot]]
-        if not serving:
-            argv = self.compose.up("--remove-orphans", "--no-deps", "web")
+        if not serving:  # a first start: the proxy (if it is not up) alongside
+            services = ["web"] if self.proxy() else ["web", "proxy"]
+            argv = self.compose.up("--remove-orphans", "--no-deps", *services)
             if not self.runner.run(argv, capture=False).ok:
                 self.project.up_failed()
             self.ensure_proxy()
