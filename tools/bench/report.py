@@ -41,28 +41,8 @@ def budget(result: dict) -> list[dict]:
             "layers added over the python base", "≤ 60 MB", added_mb, "MB", _at_most(added_mb, 60)
         ),
     ]
-    for connections in ("16", "64"):
-        ratio = _get(result, "http", "ratios", "container/native", "items", connections)
-        rows.append(
-            _line(
-                f"container/native req/s, items, {connections} conns",
-                "≥ 0.9",
-                ratio,
-                "×",
-                _at_least(ratio, 0.9),
-            )
-        )
-    for connections in ("16", "64"):
-        ratio = _get(result, "http", "ratios", "gunicorn/runserver", "items", connections)
-        rows.append(
-            _line(
-                f"gunicorn/runserver req/s, items, {connections} conns",
-                "≥ 5",
-                ratio,
-                "×",
-                _at_least(ratio, 5),
-            )
-        )
+    rows += _ratio_lines(result, "container/native", "container/native", 0.9)
+    rows += _ratio_lines(result, "gunicorn/runserver", "gunicorn/runserver", 5)
     soak = _get(result, "http", "soak")
     if soak:
         errors = soak["non2xx"] + soak["socket_errors"]
@@ -91,20 +71,26 @@ def budget(result: dict) -> list[dict]:
     return rows + _proxy_lines(result) + _deploy_lines(result)
 
 
-def _proxy_lines(result: dict) -> list[dict]:
-    """What the proxy costs: the same container through it and around it."""
+def _ratio_lines(result: dict, pair: str, label: str, minimum: float) -> list[dict]:
+    """A req/s ratio of the items endpoint (throughput.ratios), per connection count."""
     rows = []
     for connections in ("16", "64"):
-        ratio = _get(result, "http", "ratios", "proxy/direct", "items", connections)
+        ratio = _get(result, "http", "ratios", pair, "items", connections)
         rows.append(
             _line(
-                f"through proxy/straight to gunicorn req/s, items, {connections} conns",
-                "≥ 0.9",
+                f"{label} req/s, items, {connections} conns",
+                f"≥ {minimum:g}",
                 ratio,
                 "×",
-                _at_least(ratio, 0.9),
+                _at_least(ratio, minimum),
             )
         )
+    return rows
+
+
+def _proxy_lines(result: dict) -> list[dict]:
+    """What the proxy costs: the same container through it and around it."""
+    rows = _ratio_lines(result, "proxy/direct", "through proxy/straight to gunicorn", 0.9)
     through = _get(result, "http", "summary", "container", "items", "16")
     direct = _get(result, "http", "summary", "direct", "items", "16")
     cpu_ratio = None
