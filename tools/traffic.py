@@ -80,6 +80,7 @@ class Traffic:
         connections: int = 8,
         slow_seconds: float = 2.0,
         slow_share: float = 0.1,
+        keep_alive: bool = True,
         host: str = "",
         headers: dict[str, str] | None = None,
     ):
@@ -89,6 +90,8 @@ class Traffic:
         self.slow_seconds = slow_seconds
         self.slow_share = slow_share  # of requests; POSTs are 0.2, GETs the rest
         self.headers = {**({"Host": host} if host else {}), **(headers or {})}
+        if not keep_alive:  # a new connection per request
+            self.headers["Connection"] = "close"
         self.counts = Counts()
         self.lock = threading.Lock()
         self.stopping = threading.Event()
