@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import NoReturn
 
-from driver import compose, releases
+from driver import checks, compose, releases
 from driver.console import Refused, say
 from driver.database import Database, ident, literal
 from driver.project import Project
@@ -232,16 +232,15 @@ class Deploy:
 
 def site_lines(site: str, http_port: str, https_port: str) -> list[str]:
     """Where production answers, from SITE_ADDRESS and the proxy's ports."""
-    names = [name.strip() for name in site.replace(",", " ").split() if name.strip()]
-    if not names or names[0].startswith(":") or names[0].startswith("http://"):
+    names = checks.site_names(site)
+    if not names or site.strip().startswith("http://"):
         line = (
             f"web:      plain HTTP on port {http_port} for a TLS proxy in front (SITE_ADDRESS="
             f"{site}); it must set X-Forwarded-Proto (README: Deploying)"
         )
         return [line]
     suffix = "" if https_port == "443" else f":{https_port}"
-    host = names[0].removeprefix("https://")
-    return [f"web:      https://{host}{suffix}/  (admin: /admin/; http:// redirects to it)"]
+    return [f"web:      https://{names[0]}{suffix}/  (admin: /admin/; http:// redirects to it)"]
 
 
 def print_urls(project: Project) -> None:

@@ -138,6 +138,7 @@ class Rollout:
     # -- the proxy -------------------------------------------------------------
 
     def proxy(self) -> Proxy | None:
+        """The running proxy, if any (a stack has one proxy container)."""
         running = [c for c in self.containers("proxy") if c.status == "running"]
         return Proxy(self.runner, running[0].id) if running else None
 
@@ -146,7 +147,7 @@ class Rollout:
         Caddyfile by a graceful reload; changed settings or ports (its
         container itself) by Compose, which recreates it."""
         running = [c for c in self.containers("proxy") if c.status == "running"]
-        if running and all(c.config_hash == self.wanted_hash("proxy") for c in running):
+        if running and running[0].config_hash == self.wanted_hash("proxy"):
             current = Proxy(self.runner, running[0].id)
             current.reload()
             return current
@@ -157,10 +158,10 @@ class Rollout:
             )
         if not self.runner.run(self.compose.up("--no-deps", "proxy"), capture=False).ok:
             raise Refused("the proxy did not start (above; sh run.sh -0 logs proxy)")
-        proxy = self.proxy()
-        if proxy is None:
+        started = self.proxy()
+        if started is None:
             raise Refused("the proxy is not running after its start (sh run.sh -0 logs proxy)")
-        return proxy
+        return started
 
     # -- the switch ------------------------------------------------------------
 
@@ -179,9 +180,8 @@ class Rollout:
         slots = self.slots()
         image_id = self.image_id(f"{self.project.settings.project}-web:latest")
         serving = [slot for slot in SLOTS if slots[slot]]
-        if not serving:  # a first start: the proxy (if it is not up) alongside
-            services = ["web"] if self.proxy() else ["web", "proxy"]
-            argv = self.compose.up("--remove-orphans", "--no-deps", *services)
+        if not serving:  # a first start: the proxy alongside (Compose leaves a current one)
+            argv = self.compose.up("--remove-orphans", "--no-deps", "web", "proxy")
             if not self.runner.run(argv, capture=False).ok:
                 self.project.up_failed()
             self.ensure_proxy()

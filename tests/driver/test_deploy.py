@@ -7,7 +7,14 @@ import re
 import pytest
 
 from driver.console import Refused
-from driver.deploy import Deploy, already_deployed, deploy_state_sql, gate_warning, plan_action
+from driver.deploy import (
+    Deploy,
+    already_deployed,
+    deploy_state_sql,
+    gate_warning,
+    plan_action,
+    site_lines,
+)
 from driver.modes import PROD
 from driver.runner import Done
 from fakes import ends, has, proxy_running
@@ -214,3 +221,16 @@ def test_every_gate_warning_is_shown_even_without_its_closing_line():
         "WARNING: models have changes A\nclosing: commit it with the model change.\n"
         "WARNING: models have changes B\ncut short"
     )
+
+
+@pytest.mark.parametrize(
+    ("site", "https_port", "line"),
+    [
+        ("localhost", "443", "web:      https://localhost/  (admin"),
+        ("example.com, www.example.com", "8443", "web:      https://example.com:8443/  (admin"),
+        (":80", "443", "web:      plain HTTP on port 80 for a TLS proxy in front"),
+    ],
+)
+def test_the_printed_url_follows_site_address(site, https_port, line):
+    (printed,) = site_lines(site, "80", https_port)
+    assert printed.startswith(line)
