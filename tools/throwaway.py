@@ -22,15 +22,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from driver import envfile, modes
+from driver.proxy import WEB_PORT
+from driver.rollout import SLOTS
 
 REPO_DIR = Path(__file__).resolve().parent.parent
 COMMAND_TIMEOUT = 900
 
 # Production's two web services (compose.yml): a deploy that changes the
 # image starts it in the idle one, so either may be the one serving.
-WEB_SLOTS = ("web", "web-alt")
-# gunicorn's port inside the web containers.
-GUNICORN_PORT = 8000
 
 # What the TLS proxy in front of production adds to every request: the
 # tests and the benchmark stand where it would (production_settings tells
@@ -256,7 +255,7 @@ class ThrowawayStack:
         """Production's web slot in service: web or web-alt (the first with a
         running container; else the first with any container, e.g. one
         being restarted after a crash)."""
-        found = {slot: self.find_container("prod", slot) for slot in WEB_SLOTS}
+        found = {slot: self.find_container("prod", slot) for slot in SLOTS}
         for slot, container in found.items():
             if container is not None and container["State"]["Running"]:
                 return slot
@@ -268,7 +267,7 @@ class ThrowawayStack:
     def gunicorn_url(self, path: str) -> str:
         """URL of ``path`` on gunicorn itself, around the proxy: the serving
         web container's address on the project's network (Linux hosts reach it)."""
-        return f"http://{self.container_ip('prod', self.web_service())}:{GUNICORN_PORT}{path}"
+        return f"http://{self.container_ip('prod', self.web_service())}:{WEB_PORT}{path}"
 
     def container_ip(self, mode: str, service: str) -> str:
         for network in self.inspect(mode, service)["NetworkSettings"]["Networks"].values():

@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from tools import traffic
-from tools.throwaway import production_settings
+from tools.throwaway import SLOTS, production_settings
 
 pytestmark = pytest.mark.e2e
 
@@ -50,7 +50,7 @@ def assert_nothing_dropped(site, counts: traffic.Counts) -> None:
 def serving(site) -> list[dict]:
     """The running web containers, whichever slot they are in."""
     found = []
-    for slot in ("web", "web-alt"):
+    for slot in SLOTS:
         container = site.find_container("prod", slot)
         if container and container["State"]["Running"]:
             found.append(container)
