@@ -162,7 +162,7 @@ class Deploy:
             self.runner.run(argv, quiet=True)
 
     def state(self) -> str | None:
-        image = f"{self.project.settings.project}-web:latest"
+        image = releases.latest(self.project.settings.project)
         done = self.runner.run(compose.image_id(image), quiet=True)
         if not done.ok:
             return None

@@ -28,6 +28,11 @@ def repository(project: str) -> str:
     return f"{project}-web"
 
 
+def latest(project: str) -> str:
+    """The image the web slots run (compose.yml's ``image:``)."""
+    return f"{repository(project)}:latest"
+
+
 def new_tag(when: datetime) -> str:
     return when.strftime("%Y%m%dT%H%M%SZ")
 

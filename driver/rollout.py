@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from typing import NoReturn
 
-from driver import compose
+from driver import compose, releases
 from driver.console import Refused, say
 from driver.project import Project
 from driver.proxy import Proxy
@@ -178,7 +178,7 @@ class Rollout:
     def run(self) -> None:
         """Put ``<project>-web:latest`` in service."""
         slots = self.slots()
-        image_id = self.image_id(f"{self.project.settings.project}-web:latest")
+        image_id = self.image_id(releases.latest(self.project.settings.project))
         serving = [slot for slot in SLOTS if slots[slot]]
         if not serving:  # a first start: the proxy alongside (Compose leaves a current one)
             argv = self.compose.up("--remove-orphans", "--no-deps", "web", "proxy")
