@@ -144,6 +144,15 @@ USE_TZ = True
 # with hashed, compressed names (https://whitenoise.readthedocs.io/).
 STATIC_URL = "static/"
 STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
+# Uploads (Django's default storage). In the image MEDIA_ROOT is /srv/media,
+# where Compose mounts the mode's media volume (media-prod-data or
+# media-dev-data; the image owns the empty directory, so a fresh volume comes
+# up writable by its user). On the host (tests, `sh run.sh -3`) it is .media/
+# beside app/: never inside the source tree, nor in the build context. The
+# proxy serves MEDIA_URL in production (docker/caddy/Caddyfile), runserver in
+# development (config/urls.py).
+MEDIA_URL = "/media/"
+MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR.parent / ".media")
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
