@@ -267,14 +267,17 @@ def lint(project: Project, args: list[str]) -> int:
 
 
 def reset(project: Project, args: list[str]) -> int:
-    """Delete the DEV database and pgAdmin volumes after you type the project name (production data is never touched)."""
+    """Delete the DEV database, uploads and pgAdmin volumes after you type the project name (production data is never touched)."""
     if args:
         raise UsageError("reset takes no arguments")
     project.mode = DEV
     name = project.prepare().project
     project.refuse_mode_switch()
-    volumes = (f"{name}_db-dev-data", f"{name}_pgadmin-dev-data")
-    say(f"this deletes the volumes {' and '.join(volumes)}: every row of the dev database.")
+    volumes = (f"{name}_db-dev-data", f"{name}_media-dev-data", f"{name}_pgadmin-dev-data")
+    say(
+        f"this deletes the volumes {', '.join(volumes)}: every row of the dev database "
+        "and every dev upload."
+    )
     confirm("project name", name, "confirmation did not match; nothing was deleted")
     if project.runner.run(project.compose.down(), capture=False).returncode:
         raise Refused("docker compose down failed (above); nothing was deleted")

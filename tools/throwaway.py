@@ -99,7 +99,8 @@ class CommandFailed(AssertionError):
 def run(
     command: list[str], cwd: Path, env: dict[str, str], check: bool, **kwargs: object
 ) -> Result:
-    kwargs.setdefault("stdin", subprocess.DEVNULL)
+    if "input" not in kwargs:  # no question waits for a keyboard
+        kwargs.setdefault("stdin", subprocess.DEVNULL)
     start = time.monotonic()
     done = subprocess.run(
         command,

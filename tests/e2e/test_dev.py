@@ -1,5 +1,7 @@
 """Development stack end to end: sh run.sh -1 in a throwaway copy."""
 
+import subprocess
+
 import pytest
 import requests
 
@@ -27,7 +29,7 @@ def test_web_serves_the_example_endpoint(dev):
 def test_runserver_reloads_a_code_change(dev):
     views = dev.root / "app" / "catalog" / "views.py"
     original = views.read_text()
-    old = 'return JsonResponse({"items": list(items)})'
+    old = 'return JsonResponse({"items": [with_attachment_url(item) for item in items]})'
     assert old in original
     views.write_text(original.replace(old, 'return JsonResponse({"items": [], "reloaded": True})'))
     try:
@@ -87,3 +89,22 @@ def test_dev_warns_about_a_model_change_without_migration_and_starts(dev):
         assert requests.get(dev.url("dev", "/readyz"), timeout=10).status_code == 200
     finally:
         models.write_text(original)
+
+
+def test_reset_deletes_the_dev_data_and_uploads_after_the_typed_name(dev):
+    dev.compose("dev", "exec", "-T", "web", "sh", "-c", "echo upload > /srv/media/file.txt")
+    volumes = [f"{dev.project}_{role}-dev-data" for role in ("db", "media", "pgadmin")]
+    refused = dev.run_sh("reset", input="wrong\n", check=False)
+    assert refused.returncode == 1 and "nothing was deleted" in refused.stderr
+    assert all(volume_exists(volume) for volume in volumes)
+    dev.run_sh("reset", input=f"{dev.project}\n")
+    assert not any(volume_exists(volume) for volume in volumes)
+    dev.run_sh("-1")
+    assert dev.compose("dev", "exec", "-T", "web", "ls", "-A", "/srv/media").stdout == ""
+
+
+def volume_exists(name: str) -> bool:
+    inspected = subprocess.run(
+        ["docker", "volume", "inspect", name], capture_output=True, check=False
+    )
+    return inspected.returncode == 0
