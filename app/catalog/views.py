@@ -14,5 +14,13 @@ def item_list(request: HttpRequest) -> JsonResponse:
         limit = min(max(int(request.GET.get("limit", DEFAULT_LIMIT)), 1), MAX_LIMIT)
     except ValueError:
         return JsonResponse({"error": "limit must be a whole number"}, status=400)
-    items = Item.objects.values("id", "name", "description", "created_at")[:limit]
-    return JsonResponse({"items": list(items)})
+    items = Item.objects.values("id", "name", "description", "created_at", "attachment")[:limit]
+    return JsonResponse({"items": [with_attachment_url(item) for item in items]})
+
+
+def with_attachment_url(item: dict) -> dict:
+    """The item with its attachment's URL (the storage's: /media/..., or a
+    bucket's, signed when configured) in place of its name; None if none."""
+    name = item.pop("attachment")
+    item["attachment"] = Item._meta.get_field("attachment").storage.url(name) if name else None
+    return item

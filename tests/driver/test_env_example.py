@@ -7,6 +7,7 @@ import re
 
 import pytest
 
+from driver import envfile
 from tools.throwaway import REPO_DIR, compose_defaults
 
 COMPOSE_FILES = ("compose.yml", "compose.dev.yml")
@@ -49,7 +50,10 @@ def test_the_compose_files_read_variables_with_defaults_and_requirements():
 @pytest.mark.parametrize("name", compose_variables())
 def test_every_compose_variable_is_documented_with_its_default(name):
     assert name in DOCUMENTED, f"no #{name}= line"
-    assert DOCUMENTED[name] == DEFAULTS.get(name, ""), f"#{name}= is not the Compose default"
+    # Written as a live line would be (quoted when it has spaces, say).
+    default = DEFAULTS.get(name, "")
+    expected = envfile.quote(default) if default else ""
+    assert DOCUMENTED[name] == expected, f"#{name}= is not the Compose default"
 
 
 def test_only_compose_variables_are_documented():

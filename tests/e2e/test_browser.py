@@ -9,10 +9,12 @@ that runs the tests. The module has its own throwaway project.
 """
 
 import os
+import pathlib
 import secrets
 import shutil
 
 import pytest
+import requests
 from playwright.sync_api import expect, sync_playwright
 
 from tools.throwaway import REPO_DIR, THROUGH_PROXY, production_settings, strong_secret
@@ -121,6 +123,34 @@ def test_django_admin_lists_the_example_model_for_the_superuser(dev, page):
     expect(page.get_by_role("heading", name="Select item to change")).to_be_visible()
     expect(page.get_by_role("link", name="seen in a browser")).to_be_visible()
     screenshot(page, "django-admin-items")
+
+
+def test_an_admin_upload_in_dev_is_served_by_runserver_from_the_dev_volume(dev, page, tmp_path):
+    upload = tmp_path / "site plan.pdf"
+    upload.write_bytes(b"%PDF-1.4\n" + os.urandom(30_000))
+    page.goto(dev.url("dev", "/admin/login/?next=/admin/catalog/item/add/"))
+    page.get_by_label("Username").fill(dev.settings["DJANGO_SUPERUSER_USERNAME"])
+    page.get_by_label("Password").fill(dev.settings["DJANGO_SUPERUSER_PASSWORD"])
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_label("Name").fill("uploaded in a browser")
+    page.get_by_label("Attachment").set_input_files(upload)
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.get_by_text("was added successfully")).to_be_visible()
+    screenshot(page, "django-admin-upload")
+
+    items = requests.get(dev.url("dev", "/api/items/"), timeout=10).json()["items"]
+    path = next(item["attachment"] for item in items if item["name"] == "uploaded in a browser")
+    served = requests.get(dev.url("dev", path), timeout=10)
+    assert served.status_code == 200
+    assert served.content == upload.read_bytes()
+    # On the dev media volume, not production's, and not in the working tree.
+    mounts = {m["Destination"]: m for m in dev.inspect("dev", "web")["Mounts"]}
+    assert mounts["/srv/media"]["Name"] == f"{dev.project}_media-dev-data"
+    name = path.removeprefix("/media/")
+    assert (
+        dev.compose("dev", "exec", "-T", "web", "test", "-f", f"/srv/media/{name}").returncode == 0
+    )
+    assert not list(dev.root.glob(f"**/{pathlib.PurePath(name).name}"))
 
 
 def test_prod_admin_login_page_has_its_css_applied(prod, page):
