@@ -246,3 +246,13 @@ def test_the_proxy_lines_compare_it_with_gunicorn_straight():
     assert rows["through proxy/straight to gunicorn req/s, items, 16 conns"]["ok"] is True
     assert rows["through proxy/straight to gunicorn req/s, items, 64 conns"]["ok"] is False
     assert rows["CPU per request, straight/through proxy, items, 16 conns"]["measured"] == 0.75
+
+
+def test_render_shows_the_upload_figures():
+    serve = {"file_bytes": 100_000, "seconds": 10, "reps": 3}
+    serve["16"] = {"rps": 1234.5, "mb_s": 123.5, "p99_ms": 40.25, "errors": 0}
+    backup = {"rows": 100_000, "files": 1000, "file_bytes": 100_000}
+    backup |= {"backup_s": 3.25, "restore_s": 9.5}
+    text = render({**_result(), "media": {"serve": serve, "backup": backup}})
+    assert "through the proxy (wrk, 10 s): 16 conns 1234 req/s (124 MB/s), p99 40.2 ms" in text
+    assert "1,000 files of 100 kB beside 100,000 rows: `backup` 3.2 s, `restore --yes` 9.5 s" in text

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from tools import traffic
-from tools.bench import cpu, deploys, devloop, image, machine, report, startup, throughput
+from tools.bench import cpu, deploys, devloop, image, machine, media, report, startup, throughput
 from tools.bench.load import NativeGunicorn
 from tools.throwaway import REPO_DIR, ThrowawayStack, production_settings
 
@@ -61,6 +61,7 @@ IMAGE_ONLY_ENV = {
     "PYTHON_VERSION",
     "PYTHON_SHA256",
     "STATIC_ROOT",
+    "MEDIA_ROOT",
 }
 
 
@@ -193,6 +194,8 @@ def run(profile: dict, quick: bool, settings: dict[str, str]) -> dict:
             runs = throughput.matrix(targets, profile["http_reps"], profile["http_seconds"])
         say(f"HTTP: error run, {profile['soak_seconds']} s at 64 connections")
         soak = throughput.soak(box.web_url(""), profile["soak_seconds"])
+        say("uploads: a 100 kB media file through the proxy")
+        result["media"] = {"serve": media.serve(box, profile["http_reps"], profile["http_seconds"])}
 
         say(f"deploys: {profile['deploys']} code changes under load")
         traffic.install_views(box)
@@ -200,6 +203,8 @@ def run(profile: dict, quick: bool, settings: dict[str, str]) -> dict:
         result["deploys"] = deploys.measure(
             box, box.web_url(""), profile["deploys"], profile["deploy_baseline_s"]
         )
+        say("uploads: backup and restore of 1,000 files beside 100,000 rows")
+        result["media"]["backup"] = media.backup_and_restore(box)
         box.run_sh("-0", "down")
 
         say("development stack: runserver, autoreload, tests")

@@ -198,7 +198,10 @@ def render(result: dict) -> str:
         lines.append(
             f"| {row['line']} | {row['target']} | {_fmt(row['measured'], row['unit'])} | {_verdict(row['ok'])} |"
         )
-    lines += _render_startup(result) + _render_image(result) + _render_http(result)
+    lines += (
+        _render_startup(result) + _render_image(result) + _render_http(result)
+        + _render_media(result)
+    )  # fmt: skip
     return "\n".join(lines) + "\n"
 
 
@@ -309,4 +312,35 @@ def _render_http(result: dict) -> list[str]:
             for conns, ratio in by.items()
         ]
         lines += ["", f"Ratio {label} (req/s): " + "; ".join(parts) + "."]
+    return lines
+
+
+def _render_media(result: dict) -> list[str]:
+    """Uploads (tools/bench/media.py): serving through the proxy; backup and restore."""
+    media = result.get("media")
+    if not media:
+        return []
+    lines = ["", "## Uploads", ""]
+    serve = media.get("serve")
+    if serve:
+        parts = [
+            f"{conns} conns {row['rps']:.0f} req/s ({row['mb_s']:.0f} MB/s), "
+            f"p99 {row['p99_ms']:.1f} ms, {row['errors']} errors"
+            for conns, row in serve.items()
+            if isinstance(row, dict)
+        ]
+        lines.append(
+            f"A {serve['file_bytes'] // 1000} kB file from the media volume through the proxy "
+            f"(wrk, {serve['seconds']} s): " + "; ".join(parts) + "."
+        )
+    backup = media.get("backup")
+    if backup:
+        lines += [
+            "",
+            (
+                f"{backup['files']:,} files of {backup['file_bytes'] // 1000} kB beside "
+                f"{backup['rows']:,} rows: `backup` {backup['backup_s']:.1f} s, `restore --yes` "
+                f"{backup['restore_s']:.1f} s (its pre-restore backup included)."
+            ),
+        ]
     return lines

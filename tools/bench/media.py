@@ -1,0 +1,99 @@
+"""Uploads: serving a media file through the proxy, and backing up and
+restoring the media volume beside the database (issue 11's figures)."""
+
+import re
+import sys
+import time
+
+from tools.bench.load import get, run_wrk
+from tools.throwaway import ThrowawayStack
+
+FILE_BYTES = 100_000
+SERVED_PATH = "/media/bench/served.bin"
+CONNECTIONS = (16, 64)
+# The backup figure: this many files of FILE_BYTES beside this many rows.
+BACKUP_FILES = 1000
+BACKUP_ROWS = 100_000
+
+
+def write_files(box: ThrowawayStack, folder: str, count: int) -> None:
+    """``count`` files of FILE_BYTES random bytes under /srv/media/``folder``,
+    written by the serving web container as its own user (as uploads are)."""
+    script = (
+        "import os, pathlib, sys\n"
+        "root = pathlib.Path('/srv/media') / sys.argv[1]\n"
+        "root.mkdir(parents=True, exist_ok=True)\n"
+        "for n in range(int(sys.argv[2])):\n"
+        "    (root / f'{n:05d}.bin').write_bytes(os.urandom(int(sys.argv[3])))\n"
+    )
+    box.compose(
+        "prod", "exec", "-T", box.web_service(),
+        "python", "-c", script, folder, str(count), str(FILE_BYTES),
+    )  # fmt: skip
+
+
+def serve(box: ThrowawayStack, reps: int, seconds: int) -> dict:
+    """wrk on one FILE_BYTES file through the proxy's published port:
+    requests and megabytes per second, per connection count (medians)."""
+    write_files(box, "bench", 1)
+    box.compose("prod", "exec", "-T", box.web_service(), "mv",
+                "/srv/media/bench/00000.bin", "/srv/media" + SERVED_PATH.removeprefix("/media"))  # fmt: skip
+    url = box.web_url(SERVED_PATH)
+    status, body = get(url)
+    if status != 200 or len(body) != FILE_BYTES:
+        raise RuntimeError(f"{url}: {status} with {len(body)} bytes, expected {FILE_BYTES}")
+    result: dict = {"file_bytes": FILE_BYTES, "seconds": seconds, "reps": reps}
+    for connections in CONNECTIONS:
+        runs = []
+        for rep in range(reps):
+            print(f"bench:   wrk media c={connections} rep {rep + 1}/{reps}", file=sys.stderr)
+            runs.append(run_wrk(url, connections, seconds))
+        middle = sorted(runs, key=lambda run: run["rps"])[len(runs) // 2]
+        result[str(connections)] = {
+            "rps": middle["rps"],
+            "mb_s": round(middle["rps"] * FILE_BYTES / 1_000_000, 1),
+            "p99_ms": middle["p99_ms"],
+            "errors": sum(run["non2xx"] + run["socket_errors"] for run in runs),
+        }
+    return result
+
+
+def backup_and_restore(box: ThrowawayStack) -> dict:
+    """Seconds of `backup` and of `restore --yes` with BACKUP_FILES files of
+    FILE_BYTES on the media volume and BACKUP_ROWS rows in the database; the
+    restore is checked (row count, file count) so that a fast failure is
+    never a figure."""
+    box.psql(
+        "prod",
+        "INSERT INTO catalog_item (name, description, created_at) "
+        "SELECT 'row ' || g, repeat('lorem ipsum ', 8), now() "
+        f"FROM generate_series(1, {BACKUP_ROWS} - (SELECT count(*) FROM catalog_item)) AS g",
+    )
+    write_files(box, "backup", BACKUP_FILES)
+    rows = box.psql("prod", "SELECT count(*) FROM catalog_item")
+    files = _count_files(box)
+    started = time.monotonic()
+    made = box.run_sh("-0", "backup")
+    backup_s = time.monotonic() - started
+    dump = re.search(r"backup: (\S+\.dump)", made.stderr + made.stdout)
+    if not dump:
+        raise RuntimeError(f"backup printed no .dump path:\n{made.stderr[-1000:]}")
+    started = time.monotonic()
+    box.run_sh("-0", "restore", dump.group(1), "--yes")
+    restore_s = time.monotonic() - started
+    if box.psql("prod", "SELECT count(*) FROM catalog_item") != rows or _count_files(box) != files:
+        raise RuntimeError("the restore did not bring back the same rows and files")
+    return {
+        "rows": int(rows),
+        "files": files,
+        "file_bytes": FILE_BYTES,
+        "backup_s": round(backup_s, 2),
+        "restore_s": round(restore_s, 2),
+    }
+
+
+def _count_files(box: ThrowawayStack) -> int:
+    found = box.compose(
+        "prod", "exec", "-T", box.web_service(), "find", "/srv/media", "-type", "f"
+    ).stdout
+    return len(found.split())
