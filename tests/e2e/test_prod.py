@@ -221,12 +221,14 @@ def test_containers_are_hardened_and_limited_as_configured(prod):
     assert containers["proxy"]["PidsLimit"] == 256
 
 
-def test_web_writes_only_to_its_tmpfs(prod):
+def test_web_writes_only_to_its_tmpfs_and_the_media_volume(prod):
     read_only = web_exec(prod, "touch", "/app/x", check=False)
     assert read_only.returncode != 0
     assert "Read-only file system" in read_only.stderr
-    writable = web_exec(prod, "touch", "/tmp/x", check=False)
-    assert writable.returncode == 0, writable.stderr
+    for path in ("/tmp/x", "/srv/media/x"):
+        writable = web_exec(prod, "touch", path, check=False)
+        assert writable.returncode == 0, writable.stderr
+    web_exec(prod, "rm", "/srv/media/x")
 
 
 def test_web_runs_as_an_unprivileged_user(prod):
