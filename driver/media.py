@@ -212,7 +212,14 @@ class Media:
                 f"the media archive failed (above): {dump} holds the database without "
                 "the uploads; run sh run.sh backup again"
             )
-        contents = read_archive(partial)
+        try:
+            contents = read_archive(partial)
+        except Refused as error:
+            partial.unlink(missing_ok=True)
+            raise Refused(
+                f"the media archive came out unreadable ({error}): {dump} holds the database "
+                "without the uploads; run sh run.sh backup again"
+            ) from None
         partial.rename(path)
         say(
             f"media backup: {path} ({contents.files} files, {size_text(path.stat().st_size)}, "

@@ -213,6 +213,16 @@ def test_a_failed_media_archive_leaves_no_partial_file_and_says_so(project, tmp_
     assert dump.name.endswith(".dump")
 
 
+def test_an_unreadable_media_archive_is_not_kept(project, tmp_path):
+    project_, runner = project
+    runner.write(has("--entrypoint", "tar"), b"tar: short read")
+    with pytest.raises(
+        Refused, match=r"the media archive came out unreadable .*without the uploads"
+    ):
+        commands._backup_with_media(project_)
+    assert [p.suffix for p in (tmp_path / "backups").iterdir()] == [".dump"]
+
+
 def test_object_storage_copies_no_media(tmp_path, docker_installed, capsys):
     model = config()
     model["services"]["web"]["environment"]["STORAGE_BACKEND"] = "s3"
