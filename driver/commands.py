@@ -9,11 +9,13 @@ build and run.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
-from driver import compose, devtools, doctor, releases, service
+from driver import compose, devtools, doctor, media, releases, service
 from driver.console import Refused, UsageError, confirm, say
 from driver.database import Database
 from driver.deploy import ALLOW_BREAKING, Deploy, print_urls, start_dev
+from driver.media import Media
 from driver.modes import DEV, PROD
 from driver.project import Project
 from driver.rollout import Rollout
@@ -120,22 +122,49 @@ def psql(project: Project, args: list[str]) -> int:
 
 
 def backup(project: Project, args: list[str]) -> int:
-    """Dump MODE's database (pg_dump, custom format) into BACKUP_DIR; keeps the newest BACKUP_KEEP."""
+    """Back up MODE into BACKUP_DIR: the database (pg_dump) and the uploads beside it; keeps the newest BACKUP_KEEP.
+
+    The dump is <mode>-<db>-<time>.dump (custom format, one consistent
+    snapshot; web keeps serving). With filesystem media the uploads follow
+    right after it, as <mode>-<db>-<time>.media.tar (an uncompressed tar of
+    the media volume): every file the dump's rows name is in it, unless it
+    was deleted in between. With object storage (STORAGE_BACKEND) no media
+    is copied: the uploads are in the bucket (protect it with the provider's
+    versioning or replication). BACKUP_KEEP counts a dump and its media
+    archive as one backup and removes them together. The pre-migrate backup
+    of a deploy is the database alone (a migration does not touch uploads).
+    """
     if args:
         raise UsageError("backup takes no arguments (BACKUP_DIR and BACKUP_KEEP are settings)")
     project.prepare_existing()
     project.require_stack_db("backup")
     project.start_db()
-    Database(project).backup()
+    _backup_with_media(project)
     return 0
 
 
-def restore(project: Project, args: list[str]) -> int:
-    """Replace MODE's database with a backup FILE after you type its name (--yes: no question); web is stopped meanwhile.
+def _backup_with_media(project: Project, label: str = "", keep: Path | None = None) -> Path:
+    """The database dump, then the media archive of the same stem beside it."""
+    dump = Database(project).backup(label, keep=keep)
+    Media(project).backup(dump)
+    return dump
 
-    The file is checked first (pg_restore --list), a pre-restore backup is
-    taken, the archive is restored into a new database and checked, and only
-    then swapped in: a restore that fails changes nothing.
+
+def restore(project: Project, args: list[str]) -> int:
+    """Replace MODE's database, and its uploads, with a backup FILE after you type its name (--yes: no question); web is stopped meanwhile.
+
+    The dump is checked first (pg_restore --list), and so is FILE's media
+    archive when one is beside it (FILE with .media.tar for .dump: a tar
+    archive, its files and bytes read). Then a pre-restore backup (database
+    and media) is taken and the uploads are extracted into a staging
+    directory in the media volume and checked against the archive, all
+    while web serves. Then web stops, the dump is restored into a new
+    database, checked and swapped in, the staged uploads are swapped in for
+    the current ones (renames in the volume), and web comes back:
+    a restore that fails changes nothing, but for that last swap, whose
+    failure says where each tree is. Without a media archive (pre-migrate
+    backups, older ones) the uploads are left as they are; with object
+    storage too.
     """
     files: list[str] = []
     assume_yes = False
@@ -161,12 +190,15 @@ def restore(project: Project, args: list[str]) -> int:
     project.prepare_existing()
     project.require_stack_db("restore")
     project.start_db()
-    database = Database(project)
+    database, uploads = Database(project), Media(project)
     database.check_archive(archive)
+    media_archive = media.archive_path(archive)
+    expected, media_note = _media_to_restore(uploads, media_archive)
     if not assume_yes:
+        also = f" and every upload with {media_archive}" if expected else ""
         say(
             f"this replaces every row of the {project.current.data} database {database.name} "
-            f"with {archive} (a backup of it is taken first)."
+            f"with {archive}{also} (a backup of it is taken first)."
         )
         confirm(
             "database name",
@@ -175,26 +207,56 @@ def restore(project: Project, args: list[str]) -> int:
         )
     started = time.monotonic()
     if database.exists(database.name):
-        database.backup("pre-restore", keep=archive)
+        _backup_with_media(project, "pre-restore", keep=archive)
+    if expected is not None:
+        uploads.stage(media_archive, expected)  # the current media untouched until the swap
     serving = Rollout(project).serving()  # web, or web-alt after a deploy
     slot = serving[0].service if serving else ""
     if slot:
         say(f"stopping {slot} during the restore")
         if project.runner.run(project.compose("stop", slot), capture=False).returncode:
-            raise Refused(f"{slot} did not stop (above); the database was not changed")
+            if expected is not None:
+                uploads.discard()
+            raise Refused(f"{slot} did not stop (above); the database and media were not changed")
     if not database.restore(archive):
+        if expected is not None:
+            uploads.discard()
         if slot:
             project.runner.run(["docker", "start", *(c.id for c in serving)], quiet=True)
-        raise Refused("restore failed (above); the database was not changed")
+        raise Refused("restore failed (above); the database and media were not changed")
+    swapped = expected is None or uploads.swap()
     if slot:
         argv = project.compose.up("--no-deps", "--no-recreate", slot)
         if project.runner.run(argv, capture=False).returncode != 0:
             project.up_failed()
+    if not swapped:
+        raise Refused(
+            f"the database was restored from {archive}, but swapping the media in failed "
+            f"(above): in the media volume, {media.MEDIA_ROOT}/{media.REPLACED} holds what was "
+            f"there and {media.MEDIA_ROOT}/{media.STAGING} the restored files; move them "
+            "into place by hand"
+        )
     say(
         f"restored {archive} into {database.name} in {time.monotonic() - started:.0f} s: "
         f"{database.summary(database.name)}"
     )
+    say(media_note)
     return 0
+
+
+def _media_to_restore(uploads: Media, archive: Path) -> tuple[media.Contents | None, str]:
+    """What the media archive holds (None: media is not restored), and the
+    line that says what became of the media. A file that is not a tar
+    archive is refused here, before anything is touched."""
+    if not archive.is_file():
+        return None, f"no media archive beside it ({archive.name}): media was left as it is"
+    if uploads.backend:
+        return None, (
+            f"STORAGE_BACKEND={uploads.backend}: uploads are in the bucket; "
+            f"{archive.name} was not restored and media was left as it is"
+        )
+    expected = media.read_archive(archive)
+    return expected, f"media: {expected.files} files restored from {archive}"
 
 
 def releases_command(project: Project, args: list[str]) -> int:

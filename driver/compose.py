@@ -40,9 +40,13 @@ class Compose:
         """The variables the files read, with their defaults (JSON)."""
         return self("config", "--variables", "--format", "json")
 
-    def one_off(self, service: str, *args: str, tty: bool = False) -> Argv:
-        """A container of ``service`` for one command, removed afterwards."""
-        return self("run", "--rm", "--no-deps", *([] if tty else ["-T"]), service, *args)
+    def one_off(self, service: str, *args: str, tty: bool = False, entrypoint: str = "") -> Argv:
+        """A container of ``service`` for one command, removed afterwards
+        (``entrypoint``: a program of the image instead of its entrypoint)."""
+        options = [] if tty else ["-T"]
+        if entrypoint:
+            options += ["--entrypoint", entrypoint]
+        return self("run", "--rm", "--no-deps", *options, service, *args)
 
     def exec(self, service: str, *args: str, tty: bool = False, env: tuple[str, ...] = ()) -> Argv:
         """``args`` in the running container of ``service``. ``env``: NAME

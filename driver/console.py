@@ -48,3 +48,12 @@ def confirm(what: str, expected: str, refusal: str) -> None:
     """Go on only when the user types ``expected``; otherwise refuse."""
     if ask(f"Type the {what} ({expected}) to confirm: ") != expected:
         raise Refused(refusal)
+
+
+def size_text(size: float) -> str:
+    """A size in bytes as people read it: 512B, 3.4K, 12.0M, 1.2G."""
+    for unit in ("B", "K", "M", "G"):
+        if size < 1024 or unit == "G":
+            return f"{size:.0f}{unit}" if unit == "B" else f"{size:.1f}{unit}"
+        size /= 1024
+    return str(size)

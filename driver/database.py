@@ -1,9 +1,10 @@
 """The stack's database: SQL and command lines (pure), and backup, restore
 and the database swap that run them.
 
-A backup is one ``pg_dump --format=custom`` snapshot streamed to the host; a
-restore goes into a new database, is checked against the archive, and only
-then renamed into place, so a failed restore changes nothing.
+A backup is one ``pg_dump --format=custom`` snapshot streamed to the host
+(the uploads' archive beside it is media.py's; retention removes the two
+together); a restore goes into a new database, is checked against the
+archive, and only then renamed into place, so a failed restore changes nothing.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from driver.console import Refused, say
+from driver import media
+from driver.console import Refused, say, size_text
 from driver.project import Project
 
 USER_SCHEMAS = "schemaname NOT IN ('pg_catalog', 'information_schema')"
@@ -127,7 +129,9 @@ class Database:
     def backup(self, label: str = "", keep: Path | None = None) -> Path:
         """pg_dump into BACKUP_DIR; the file's path. One snapshot (consistent
         while web keeps writing); a partial file never carries a backup's name.
-        Pruning never removes ``keep`` (a backup about to be restored)."""
+        The database alone: commands.py adds the media archive where wanted.
+        Pruning counts a dump and its media archive as one backup and never
+        removes ``keep`` (a backup about to be restored) or its archive."""
         newest = backup_keep(self.project.settings.driver["backup_keep"])
         directory = self.backup_dir
         try:
@@ -156,13 +160,21 @@ class Database:
             raise Refused(f"pg_dump of {self.name} failed (above); no backup was written")
         partial.rename(path)
         size = path.stat().st_size
-        say(f"backup: {path} ({_size(size)}, {time.monotonic() - started:.0f} s)")
+        say(f"backup: {path} ({size_text(size)}, {time.monotonic() - started:.0f} s)")
         prefix = f"{self.data_mode}-{self.name}-"
         for old in to_prune(sorted(p.name for p in directory.iterdir()), prefix, newest):
             if keep is None or (directory / old).resolve() != keep.resolve():
-                (directory / old).unlink()
-                say(f"removed old backup {directory / old} (BACKUP_KEEP={newest})")
+                self._remove_pair(directory / old, newest)
         return path
+
+    @staticmethod
+    def _remove_pair(dump: Path, newest: int) -> None:
+        """A pruned backup: the dump and its media archive, when it has one."""
+        archive = media.archive_path(dump)
+        also = " and its media archive" if archive.exists() else ""
+        dump.unlink()
+        archive.unlink(missing_ok=True)
+        say(f"removed old backup {dump}{also} (BACKUP_KEEP={newest})")
 
     # -- restore -----------------------------------------------------------------
 
@@ -222,11 +234,3 @@ class Database:
             time.sleep(RENAME_PAUSE)
         say(f"database {old} stayed in use for 10 s; it was not renamed")
         return False
-
-
-def _size(size: int) -> str:
-    for unit in ("B", "K", "M", "G"):
-        if size < 1024 or unit == "G":
-            return f"{size:.0f}{unit}" if unit == "B" else f"{size:.1f}{unit}"
-        size /= 1024  # type: ignore[assignment]
-    return str(size)

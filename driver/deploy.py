@@ -186,6 +186,9 @@ class Deploy:
             if not self.migrate():
                 raise Refused("migrate failed (above); restore that database with its own tools")
             return
+        # The database alone, on purpose: a migration does not touch the
+        # uploads, and archiving every upload on each deploy would be slow.
+        # A restore of it leaves the media as it is (commands.restore).
         pre_migrate = self.db.backup("pre-migrate")
         started = time.monotonic()
         if self.migrate():

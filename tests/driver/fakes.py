@@ -30,7 +30,9 @@ class FakeRunner(Runner):
     def __init__(self, cwd: Path, answers: list[tuple[Match, Done]] | None = None):
         super().__init__(cwd, env={"PATH": "/nonexistent"})
         self.answers = answers or []
+        self.outputs: list[tuple[Match, bytes]] = []
         self.calls: list[list[str]] = []
+        self.stdins: list[Path] = []
 
     def answer(self, match: Match, done: Done) -> None:
         """Answer argv that ``match`` accepts with ``done`` (the first one listed wins)."""
@@ -43,10 +45,17 @@ class FakeRunner(Runner):
                 return done
         return Done(0)
 
+    def write(self, match: Match, data: bytes) -> None:
+        """What argv that ``match`` accepts writes to its stdout file (else a fake dump)."""
+        self.outputs.append((match, data))
+
     def run(self, argv, *, capture=True, quiet=False, stdin=None, stdout=None, env=None):  # type: ignore[no-untyped-def]
         done = self._reply(argv)
+        if stdin is not None:
+            self.stdins.append(Path(stdin))
         if stdout is not None and done.ok:
-            Path(stdout).write_bytes(b"PGDMP fake archive")
+            data = next((d for match, d in self.outputs if match(argv)), b"PGDMP fake archive")
+            Path(stdout).write_bytes(data)
         return done
 
     def attach(self, argv: list[str]) -> int:

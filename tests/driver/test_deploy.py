@@ -135,6 +135,7 @@ def test_pending_migrations_are_backed_up_then_migrated(deploy, tmp_path):
     (backup,) = (tmp_path / "backups").iterdir()
     assert re.fullmatch(r"prod-app-\d{8}T\d{6}Z-pre-migrate\.dump", backup.name)
     assert backup.stat().st_mode & 0o077 == 0
+    assert not runner.ran("--entrypoint", "tar")  # the database alone: no media archive
 
 
 def test_the_migration_gate_refuses_before_anything_changes(deploy):

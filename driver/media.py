@@ -1,0 +1,264 @@
+"""Uploads (MEDIA_ROOT) in backups: the media archive beside a database dump,
+and its verified restore. Command lines and scripts are built here (pure);
+``Media`` runs them through the project's runner.
+
+With filesystem media a backup is a pair of one stem, ``<mode>-<db>-<time>.dump``
+and ``<mode>-<db>-<time>.media.tar``: an uncompressed tar of the mode's media
+volume (uploads are mostly compressed already), taken with the web image in a
+one-off container right after the dump, so it holds every file the dump's rows
+name unless one was deleted in between. A restore extracts it into a staging
+directory inside the volume, checks the files and bytes it got against the
+archive, and only then swaps it in: a failure before the swap leaves the
+current media untouched. With object storage (``STORAGE_BACKEND`` other than
+``filesystem``) the uploads are in the bucket and no archive is taken.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+import tarfile
+import time
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from driver.compose import Compose
+from driver.console import Refused, say, size_text
+from driver.project import Project
+from driver.runner import Argv
+
+MEDIA_ROOT = "/srv/media"  # MEDIA_ROOT of the web image (docker/Dockerfile)
+SERVICE = "web"  # its image and the mode's media volume
+STAGING, REPLACED = ".restoring", ".replaced"  # inside the volume, never archived
+DUMP_SUFFIX, MEDIA_SUFFIX = ".dump", ".media.tar"
+FILESYSTEM = ("", "filesystem")
+INTERRUPTED = 3  # the staging script's exit status when REPLACED is left over
+
+
+@dataclass(frozen=True)
+class Contents:
+    """What a media tree holds: its regular files and their bytes."""
+
+    files: int
+    size: int
+
+
+def archive_name(dump_name: str) -> str:
+    """The media archive paired with a dump: the dump's stem, ``.media.tar``."""
+    return dump_name.removesuffix(DUMP_SUFFIX) + MEDIA_SUFFIX
+
+
+def archive_path(dump: Path) -> Path:
+    return dump.with_name(archive_name(dump.name))
+
+
+def object_storage(web_env: dict[str, str]) -> str:
+    """The STORAGE_BACKEND of web's resolved environment when uploads go to a
+    bucket; '' for filesystem media (also when the setting does not exist)."""
+    backend = web_env.get("STORAGE_BACKEND", "").strip()
+    return "" if backend.lower() in FILESYSTEM else backend
+
+
+# -- command lines and scripts (pure) -----------------------------------------------
+
+
+def archive_argv(compose: Compose, root: str = MEDIA_ROOT) -> Argv:
+    """tar of the media volume to stdout, without the restore's own directories."""
+    return compose.one_off(
+        SERVICE, "-cf", "-", "-C", root, "--anchored",
+        f"--exclude=./{STAGING}", f"--exclude=./{REPLACED}", ".",
+        entrypoint="tar",
+    )  # fmt: skip
+
+
+def stage_script(root: str = MEDIA_ROOT) -> str:
+    """Extract the tar on stdin into ``root/.restoring`` (anew) and print the
+    size of each regular file extracted, one a line. Exits INTERRUPTED, having
+    changed nothing, when an interrupted swap left ``.replaced`` behind."""
+    return "\n".join([
+        "set -eu",
+        f"cd {shlex.quote(root)}",
+        f"if [ -e {REPLACED} ] || [ -L {REPLACED} ]; then exit {INTERRUPTED}; fi",
+        f"rm -rf {STAGING}",
+        f"mkdir {STAGING}",
+        f"if ! tar -C {STAGING} -xf -; then rm -rf {STAGING}; exit 1; fi",
+        f"find {STAGING} -type f -printf '%s\\n'",
+    ])  # fmt: skip
+
+
+def _each_entry(command: str, skip: tuple[str, ...] = ()) -> list[str]:
+    """Lines of POSIX sh running ``command "$entry"`` for every entry of the
+    current directory, dot files included, but ``skip``."""
+    lines = ["for entry in * .[!.]* ..?*; do"]
+    if skip:
+        lines.append(f"  case $entry in {'|'.join(skip)}) continue ;; esac")
+    lines += [f'  if [ -e "$entry" ] || [ -L "$entry" ]; then {command} "$entry"; fi', "done"]
+    return lines
+
+
+def swap_script(root: str = MEDIA_ROOT) -> str:
+    """Move the current entries of ``root`` into ``.replaced``, the staged ones
+    in, then remove ``.replaced``: renames within one volume."""
+    return "\n".join([
+        "set -eu",
+        f"cd {shlex.quote(root)}",
+        f"mkdir {REPLACED}",
+        *_each_entry(f"mv -t {REPLACED} --", skip=(STAGING, REPLACED)),
+        f"cd {STAGING}",
+        *_each_entry("mv -t .. --"),
+        "cd ..",
+        f"rmdir {STAGING}",
+        f"rm -rf {REPLACED}",
+    ])  # fmt: skip
+
+
+def stage_argv(compose: Compose, root: str = MEDIA_ROOT) -> Argv:
+    return compose.one_off(SERVICE, "-c", stage_script(root), entrypoint="sh")
+
+
+def swap_argv(compose: Compose, root: str = MEDIA_ROOT) -> Argv:
+    return compose.one_off(SERVICE, "-c", swap_script(root), entrypoint="sh")
+
+
+def discard_argv(compose: Compose, root: str = MEDIA_ROOT) -> Argv:
+    return compose.one_off(SERVICE, "-rf", f"{root}/{STAGING}", entrypoint="rm")
+
+
+# -- archives and what was extracted (pure) ------------------------------------------
+
+
+def read_archive(path: Path) -> Contents:
+    """The regular files (hard links count as the file they name) and bytes
+    of an uncompressed tar, read on the host. Refused when the file is not
+    one, or names a path outside the tree or the restore's own directories."""
+    sizes: dict[str, int] = {}
+    files = size = 0
+    try:
+        with tarfile.open(path, "r:") as archive:
+            for member in archive:
+                name = PurePosixPath(member.name)  # ./a/b: parts a, b
+                top = name.parts[0] if name.parts else ""
+                if name.is_absolute() or ".." in name.parts or top in (STAGING, REPLACED):
+                    raise Refused(
+                        f"{path} names {member.name!r}, outside the media tree; "
+                        "it is not a media archive of run.sh (nothing was changed)"
+                    )
+                if member.isreg():
+                    sizes[str(name)] = member.size
+                    files, size = files + 1, size + member.size
+                elif member.islnk():
+                    files += 1
+                    size += sizes.get(str(PurePosixPath(member.linkname)), 0)
+    except (tarfile.TarError, OSError) as error:
+        raise Refused(
+            f"{path} is not a complete tar archive ({error}); sh run.sh backup writes one beside "
+            "each dump. Nothing was changed"
+        ) from None
+    return Contents(files, size)
+
+
+def extracted(listing: str) -> Contents:
+    """Contents from the staging script's output: one size a line."""
+    sizes = [int(line) for line in listing.split() if line.isdigit()]
+    return Contents(len(sizes), sum(sizes))
+
+
+def mismatch(expected: Contents, found: Contents) -> str:
+    """'' when the extracted tree holds what the archive lists; else what differs."""
+    if found == expected:
+        return ""
+    return (
+        f"{found.files} files, {found.size} bytes were extracted where the archive "
+        f"holds {expected.files} files, {expected.size} bytes"
+    )
+
+
+# -- running them ----------------------------------------------------------------------
+
+
+class Media:
+    """The mode's media volume, reached through one-off web containers."""
+
+    def __init__(self, project: Project):
+        self.project = project
+        self.runner = project.runner
+
+    @property
+    def backend(self) -> str:
+        return object_storage(self.project.settings.web)
+
+    def backup(self, dump: Path) -> Path | None:
+        """Archive the media volume beside ``dump`` (a partial file never
+        carries the archive's name); None with object storage."""
+        if self.backend:
+            say(
+                f"media: not copied (STORAGE_BACKEND={self.backend}: uploads are in the bucket; "
+                "protect it with the provider's versioning or replication)"
+            )
+            return None
+        path = archive_path(dump)
+        partial = path.with_name(path.name + ".partial")
+        started = time.monotonic()
+        old_umask = os.umask(0o077)
+        try:
+            done = self.runner.run(archive_argv(self.project.compose), stdout=partial, quiet=True)
+        finally:
+            os.umask(old_umask)
+        if not done.ok:
+            partial.unlink(missing_ok=True)
+            print(done.stderr.rstrip(), file=sys.stderr)
+            raise Refused(
+                f"the media archive failed (above): {dump} holds the database without "
+                "the uploads; run sh run.sh backup again"
+            )
+        try:
+            contents = read_archive(partial)
+        except Refused as error:
+            partial.unlink(missing_ok=True)
+            raise Refused(
+                f"the media archive came out unreadable ({error}): {dump} holds the database "
+                "without the uploads; run sh run.sh backup again"
+            ) from None
+        partial.rename(path)
+        say(
+            f"media backup: {path} ({contents.files} files, {size_text(path.stat().st_size)}, "
+            f"{time.monotonic() - started:.0f} s)"
+        )
+        return path
+
+    def stage(self, archive: Path, expected: Contents) -> None:
+        """Extract ``archive`` into the volume's staging directory and check
+        it; on any failure the staging directory goes and Refused says so."""
+        started = time.monotonic()
+        done = self.runner.run(stage_argv(self.project.compose), stdin=archive, quiet=True)
+        if done.returncode == INTERRUPTED:
+            raise Refused(
+                f"{MEDIA_ROOT}/{REPLACED} exists in the media volume: an earlier media restore "
+                "was interrupted and it holds the media that restore replaced; move its "
+                "entries back into place and delete it first. Nothing was changed"
+            )
+        problem = done.stderr.strip().splitlines()[-1:] if not done.ok else []
+        found = extracted(done.stdout)
+        if done.ok and not mismatch(expected, found):
+            say(
+                f"media staged: {found.files} files, {size_text(found.size)} "
+                f"({time.monotonic() - started:.0f} s)"
+            )
+            return
+        self.discard()
+        reason = f"extraction failed: {problem[0] if problem else 'no message'}"
+        raise Refused(
+            f"{archive}: {reason if not done.ok else mismatch(expected, found)}; "
+            "the media and the database were not changed"
+        )
+
+    def discard(self) -> None:
+        self.runner.run(discard_argv(self.project.compose), quiet=True)
+
+    def swap(self) -> bool:
+        """Put the staged media in place of the current media."""
+        done = self.runner.run(swap_argv(self.project.compose), quiet=True)
+        if not done.ok:
+            print(done.stderr.rstrip(), file=sys.stderr)
+        return done.ok

@@ -1,0 +1,346 @@
+"""Media in backups: pair names, the command lines, the scripts (run here
+with the host's sh and GNU tar on a folder in tmp_path, never Docker), the
+archive check, retention by pairs, and backup and restore with a fake runner."""
+
+import io
+import subprocess
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from driver import commands
+from driver.compose import Compose
+from driver.console import Refused
+from driver.database import Database
+from driver.media import (
+    INTERRUPTED,
+    Contents,
+    Media,
+    archive_argv,
+    archive_name,
+    discard_argv,
+    extracted,
+    mismatch,
+    object_storage,
+    read_archive,
+    stage_argv,
+    stage_script,
+    swap_script,
+)
+from driver.modes import PROD
+from driver.runner import Done
+from fakes import config, has, project_with
+
+COMPOSE = Compose((Path("/r/compose.yml"),))
+BASE = ["docker", "compose", "-f", "/r/compose.yml", "run", "--rm", "--no-deps", "-T"]
+# A tree of uploads: nested, spaces, dot files, a name like an option, empty.
+TREE = {
+    "attachments/2026/report 1.pdf": b"%PDF" + bytes(range(256)) * 40,
+    "images/a/photo.jpg": b"\xff\xd8" + b"x" * 70_000,
+    "name with spaces.txt": b"hello\n",
+    ".hidden": b"dot",
+    "-dash": b"option-like",
+    "empty/nothing.bin": b"",
+}
+
+
+def write_tree(root: Path, tree: dict[str, bytes]) -> None:
+    for name, data in tree.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(data)
+
+
+def read_tree(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def tar_of(source: Path, target: Path) -> Path:
+    """The archive a backup takes: GNU tar of the tree, as archive_argv runs it."""
+    with target.open("wb") as out:
+        subprocess.run(["tar", "-cf", "-", "-C", str(source), "."], stdout=out, check=True)
+    return target
+
+
+def sh(script: str, stdin: Path | None = None) -> subprocess.CompletedProcess:
+    with open(stdin or "/dev/null", "rb") as data:
+        return subprocess.run(["sh", "-c", script], stdin=data, capture_output=True, check=False)
+
+
+def test_a_media_archive_has_its_dumps_stem():
+    assert archive_name("prod-app-20261129T080000Z.dump") == "prod-app-20261129T080000Z.media.tar"
+    assert (
+        archive_name("dev-shop-20261129T080000Z-pre-restore.dump")
+        == "dev-shop-20261129T080000Z-pre-restore.media.tar"
+    )
+
+
+@pytest.mark.parametrize(
+    ("web", "backend"),
+    [({}, ""), ({"STORAGE_BACKEND": ""}, ""), ({"STORAGE_BACKEND": "filesystem"}, "")]
+    + [({"STORAGE_BACKEND": "s3"}, "s3"), ({"STORAGE_BACKEND": "gcs"}, "gcs")],
+)
+def test_object_storage_is_any_backend_but_filesystem(web, backend):
+    assert object_storage(web) == backend
+
+
+def test_the_command_lines_use_the_web_image_in_a_one_off_container():
+    assert archive_argv(COMPOSE) == [
+        *BASE, "--entrypoint", "tar", "web",
+        "-cf", "-", "-C", "/srv/media", "--anchored",
+        "--exclude=./.restoring", "--exclude=./.replaced", ".",
+    ]  # fmt: skip
+    assert stage_argv(COMPOSE) == [*BASE, "--entrypoint", "sh", "web", "-c", stage_script()]
+    assert discard_argv(COMPOSE) == [
+        *BASE, "--entrypoint", "rm", "web", "-rf", "/srv/media/.restoring",
+    ]  # fmt: skip
+    assert stage_script("/srv/my media").splitlines()[:2] == ["set -eu", "cd '/srv/my media'"]
+
+
+def test_stage_then_swap_replaces_the_media_with_the_archive_exactly(tmp_path):
+    source, root = tmp_path / "source", tmp_path / "media"
+    write_tree(source, TREE)
+    write_tree(root, {"old.jpg": b"old", ".old-dot": b"x", "old dir/a b": b"y", "-n": b"z"})
+    archive = tar_of(source, tmp_path / "a.media.tar")
+
+    staged = sh(stage_script(str(root)), stdin=archive)
+    assert staged.returncode == 0, staged.stderr
+    assert extracted(staged.stdout.decode()) == read_archive(archive)
+    assert read_tree(root)["old.jpg"] == b"old"  # untouched until the swap
+
+    swapped = sh(swap_script(str(root)))
+    assert swapped.returncode == 0, swapped.stderr
+    assert read_tree(root) == TREE
+    assert not (root / ".restoring").exists() and not (root / ".replaced").exists()
+
+
+def test_a_failed_extraction_removes_the_staging_and_leaves_the_media(tmp_path):
+    source, root = tmp_path / "source", tmp_path / "media"
+    write_tree(source, TREE)
+    write_tree(root, {"old.jpg": b"old"})
+    whole = tar_of(source, tmp_path / "whole.tar").read_bytes()
+    truncated = tmp_path / "truncated.tar"
+    truncated.write_bytes(whole[: len(whole) // 2])
+    assert sh(stage_script(str(root)), stdin=truncated).returncode != 0
+    assert read_tree(root) == {"old.jpg": b"old"}
+    assert not (root / ".restoring").exists()
+
+
+def test_an_interrupted_swap_left_behind_stops_the_next_restore(tmp_path):
+    root = tmp_path / "media"
+    write_tree(root, {".replaced/old.jpg": b"old", "new.jpg": b"new"})
+    archive = tar_of(root, tmp_path / "a.tar")
+    assert sh(stage_script(str(root)), stdin=archive).returncode == INTERRUPTED
+    assert read_tree(root) == {".replaced/old.jpg": b"old", "new.jpg": b"new"}
+
+
+def test_an_archive_is_read_on_the_host_files_and_bytes(tmp_path):
+    source = tmp_path / "source"
+    write_tree(source, TREE)
+    (source / "images" / "link.jpg").hardlink_to(source / "images" / "a" / "photo.jpg")
+    contents = read_archive(tar_of(source, tmp_path / "a.tar"))
+    photo = len(TREE["images/a/photo.jpg"])
+    assert contents == Contents(len(TREE) + 1, sum(map(len, TREE.values())) + photo)
+
+
+@pytest.mark.parametrize(
+    "data", [b"", b"not a tar archive" * 64, b"\0" * 10], ids=["empty", "garbage", "zeros"]
+)
+def test_a_file_that_is_not_a_tar_archive_is_refused(tmp_path, data):
+    path = tmp_path / "x.media.tar"
+    path.write_bytes(data)
+    with pytest.raises(
+        Refused, match=r"x\.media\.tar is not a complete tar archive .*Nothing was changed"
+    ):
+        read_archive(path)
+
+
+def test_a_truncated_archive_is_refused(tmp_path):
+    source = tmp_path / "source"
+    write_tree(source, TREE)
+    whole = tar_of(source, tmp_path / "whole.tar").read_bytes()
+    (tmp_path / "cut.tar").write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(Refused, match="is not a complete tar archive"):
+        read_archive(tmp_path / "cut.tar")
+
+
+@pytest.mark.parametrize("name", ["../escape", "/etc/passwd", "./.restoring/x", ".replaced"])
+def test_an_archive_naming_paths_outside_the_tree_is_refused(tmp_path, name):
+    path = tmp_path / "evil.tar"
+    with tarfile.open(path, "w") as archive:
+        member = tarfile.TarInfo(name)
+        member.size = 3
+        archive.addfile(member, io.BytesIO(b"bad"))
+    with pytest.raises(Refused, match="outside the media tree"):
+        read_archive(path)
+
+
+def test_what_was_extracted_must_match_the_archive():
+    assert extracted("0\n120\n3\n") == Contents(3, 123)
+    assert mismatch(Contents(3, 123), Contents(3, 123)) == ""
+    assert mismatch(Contents(3, 123), Contents(2, 120)) == (
+        "2 files, 120 bytes were extracted where the archive holds 3 files, 123 bytes"
+    )
+
+
+# -- backup and restore, with a fake runner ------------------------------------------
+
+
+@pytest.fixture
+def tarball(tmp_path) -> bytes:
+    write_tree(tmp_path / "source", TREE)
+    return tar_of(tmp_path / "source", tmp_path / "source.tar").read_bytes()
+
+
+def test_a_backup_is_the_dump_then_the_media_archive_of_its_stem(project, tarball, capsys):
+    project_, runner = project
+    runner.write(has("--entrypoint", "tar"), tarball)
+    dump = commands._backup_with_media(project_)
+    archive = dump.with_name(archive_name(dump.name))
+    assert archive.read_bytes() == tarball
+    assert archive.stat().st_mode & 0o777 == 0o600
+    order = [("pg_dump" in argv, "tar" in argv) for argv in runner.calls]
+    assert order.index((True, False)) < order.index((False, True))
+    assert f"media backup: {archive} ({len(TREE)} files, " in capsys.readouterr().err
+
+
+def test_a_failed_media_archive_leaves_no_partial_file_and_says_so(project, tmp_path):
+    project_, runner = project
+    runner.answer(has("--entrypoint", "tar"), Done(2, "", "tar: ./x: Cannot open"))
+    with pytest.raises(Refused, match=r"the media archive failed .*holds the database without"):
+        commands._backup_with_media(project_)
+    (dump,) = (tmp_path / "backups").iterdir()  # the dump is kept; no .partial left
+    assert dump.name.endswith(".dump")
+
+
+def test_an_unreadable_media_archive_is_not_kept(project, tmp_path):
+    project_, runner = project
+    runner.write(has("--entrypoint", "tar"), b"tar: short read")
+    with pytest.raises(
+        Refused, match=r"the media archive came out unreadable .*without the uploads"
+    ):
+        commands._backup_with_media(project_)
+    assert [p.suffix for p in (tmp_path / "backups").iterdir()] == [".dump"]
+
+
+def test_object_storage_copies_no_media(tmp_path, docker_installed, capsys):
+    model = config()
+    model["services"]["web"]["environment"]["STORAGE_BACKEND"] = "s3"
+    project_, runner = project_with(tmp_path, model)
+    dump = commands._backup_with_media(project_)
+    assert not runner.ran("--entrypoint", "tar")
+    assert list(dump.parent.iterdir()) == [dump]
+    assert "media: not copied (STORAGE_BACKEND=s3: uploads are in the bucket" in (
+        capsys.readouterr().err
+    )
+
+
+def test_retention_removes_a_dump_and_its_media_archive_together(project, tmp_path, tarball):
+    project_, runner = project
+    runner.write(has("--entrypoint", "tar"), tarball)
+    project_.settings.driver["backup_keep"] = "2"
+    backups = tmp_path / "backups"
+    backups.mkdir()
+    names = [
+        "dev-app-20200101T000000Z.dump", "dev-app-20200101T000000Z.media.tar",
+        "dev-app-20200102T000000Z-pre-migrate.dump",  # database only: still counts
+        "dev-app-20200103T000000Z.dump", "dev-app-20200103T000000Z.media.tar",
+    ]  # fmt: skip
+    for name in names:
+        (backups / name).write_bytes(b"old")
+    dump = commands._backup_with_media(project_)
+    assert sorted(p.name for p in backups.iterdir()) == sorted(
+        [names[3], names[4], dump.name, archive_name(dump.name)]
+    )
+
+
+def test_pruning_keeps_the_media_archive_of_the_backup_being_restored(project, tmp_path):
+    project_, _ = project
+    project_.settings.driver["backup_keep"] = "1"
+    (tmp_path / "backups").mkdir()
+    kept = tmp_path / "backups" / "dev-app-20200101T000000Z.dump"
+    kept.write_bytes(b"old")
+    kept.with_name(archive_name(kept.name)).write_bytes(b"old")
+    Database(project_).backup("pre-restore", keep=kept)
+    assert kept.exists() and kept.with_name(archive_name(kept.name)).exists()
+
+
+def test_staging_that_does_not_match_the_archive_is_discarded(project, tmp_path):
+    project_, runner = project
+    runner.answer(has("--entrypoint", "sh"), Done(0, "5\n"))
+    with pytest.raises(Refused, match="1 files, 5 bytes were extracted where .*were not changed"):
+        Media(project_).stage(tmp_path / "a.media.tar", Contents(2, 10))
+    assert runner.ran("--entrypoint", "rm", "/srv/media/.restoring")
+
+
+def test_a_swap_left_over_is_named_and_nothing_is_discarded(project, tmp_path):
+    project_, runner = project
+    runner.answer(has("--entrypoint", "sh"), Done(INTERRUPTED))
+    with pytest.raises(Refused, match=r"/srv/media/\.replaced exists .*Nothing was changed"):
+        Media(project_).stage(tmp_path / "a.media.tar", Contents(2, 10))
+    assert not runner.ran("--entrypoint", "rm")
+
+
+@pytest.fixture
+def restorable(project, tmp_path, tarball):
+    """Production, its database existing, a dump that pg_restore accepts, a
+    media volume that archives as ``tarball``."""
+    project_, runner = project
+    runner.write(has("--entrypoint", "tar"), tarball)
+    project_.mode, project_.mode_given = PROD, True
+    runner.answer(has("pg_restore", "--list"), Done(0, "1; 2 3 TABLE public t app\n"))
+    runner.answer(lambda argv: any("FROM pg_tables" in a for a in argv), Done(0, "1\n"))
+    runner.answer(lambda argv: any("FROM pg_database" in a for a in argv), Done(0, "1\n"))
+    dump = tmp_path / "prod-app-20261129T080000Z.dump"
+    dump.write_bytes(b"PGDMP")
+    return project_, runner, dump
+
+
+def test_a_media_archive_that_is_not_tar_is_refused_before_anything(restorable, tmp_path):
+    project_, runner, dump = restorable
+    dump.with_name(archive_name(dump.name)).write_bytes(b"garbage" * 100)
+    with pytest.raises(Refused, match="is not a complete tar archive"):
+        commands.restore(project_, [dump.name, "--yes"])
+    assert not runner.ran("pg_dump") and not runner.ran("--single-transaction")
+    assert not (tmp_path / "backups").exists()
+
+
+def test_restore_stages_media_before_the_database_and_swaps_it_after(restorable, tarball, capsys):
+    project_, runner, dump = restorable
+    archive = dump.with_name(archive_name(dump.name))
+    archive.write_bytes(tarball)
+    sizes = "".join(f"{len(data)}\n" for data in TREE.values())
+    runner.answer(has("--entrypoint", "sh", "-c", stage_argv(COMPOSE)[-1]), Done(0, sizes))
+    assert commands.restore(project_, [dump.name, "--yes"]) == 0
+    steps = {
+        "backup": has("pg_dump"),
+        "media backup": has("--entrypoint", "tar"),
+        "stage": has("-c", stage_argv(COMPOSE)[-1]),
+        "database": has("pg_restore", "--single-transaction"),
+        "swap": has("-c", swap_script()),
+    }
+    assert [n for argv in runner.calls for n, match in steps.items() if match(argv)] == list(steps)
+    assert runner.stdins[:3] == [dump, archive, dump]  # checked, staged, then pg_restore
+    assert f"media: {len(TREE)} files restored from {archive}" in capsys.readouterr().err
+
+
+def test_a_dump_without_media_archive_restores_and_leaves_the_media(restorable, capsys):
+    project_, runner, dump = restorable
+    assert commands.restore(project_, [dump.name, "--yes"]) == 0
+    assert not runner.ran("-c", swap_script()) and not runner.ran("-c", stage_script())
+    assert (
+        "no media archive beside it (prod-app-20261129T080000Z.media.tar): media was left as it is"
+        in (capsys.readouterr().err)
+    )
+
+
+def test_a_failed_database_restore_discards_the_staged_media(restorable, tarball):
+    project_, runner, dump = restorable
+    dump.with_name(archive_name(dump.name)).write_bytes(tarball)
+    sizes = "".join(f"{len(data)}\n" for data in TREE.values())
+    runner.answer(has("--entrypoint", "sh", "-c", stage_script()), Done(0, sizes))
+    runner.answer(has("pg_restore", "--single-transaction"), Done(1))
+    with pytest.raises(Refused, match="the database and media were not changed"):
+        commands.restore(project_, [dump.name, "--yes"])
+    assert runner.ran("--entrypoint", "rm", "/srv/media/.restoring")
+    assert not runner.ran("-c", swap_script())
