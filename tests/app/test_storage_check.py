@@ -61,3 +61,24 @@ def test_an_unreachable_s3_endpoint_fails_quickly_naming_the_setting():
         f"django.core.management.base.CommandError: STORAGE_BACKEND=s3: bucket 'media' at {endpoint}: Could not connect"
     )
     assert last.endswith("— check S3_ENDPOINT_URL and that the server is up")
+
+
+def test_no_access_keys_fail_naming_the_settings():
+    result = run_django(
+        CHECK,
+        DEBUG="true",
+        STORAGE_BACKEND="s3",
+        S3_BUCKET="media",
+        S3_ENDPOINT_URL=f"http://127.0.0.1:{free_port()}",
+        # boto3 would otherwise ask the EC2 metadata address for a role.
+        AWS_EC2_METADATA_DISABLED="true",
+    )
+    assert result.returncode != 0
+    assert (
+        result.stderr.strip()
+        .splitlines()[-1]
+        .endswith(
+            ": no access keys — set S3_ACCESS_KEY_ID / S3_SECRET_ACCESS_KEY "
+            "(development: S3_DEV_ACCESS_KEY_ID / S3_DEV_SECRET_ACCESS_KEY)"
+        )
+    )

@@ -59,7 +59,7 @@ def _check_filesystem() -> str:
 def _check_s3() -> str:
     import boto3
     from botocore.config import Config
-    from botocore.exceptions import BotoCoreError, ClientError
+    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
     options = settings.STORAGES["default"]["OPTIONS"]
     bucket = options["bucket_name"]
@@ -86,6 +86,11 @@ def _check_s3() -> str:
         status = meta.get("HTTPStatusCode", 0)
         reason = error.response.get("Error", {}).get("Message") or _http_reason(status)
         raise CommandError(f"{prefix}: {status} {reason} — {_s3_fix(status)}") from None
+    except NoCredentialsError:
+        raise CommandError(
+            f"{prefix}: no access keys — set S3_ACCESS_KEY_ID / S3_SECRET_ACCESS_KEY "
+            "(development: S3_DEV_ACCESS_KEY_ID / S3_DEV_SECRET_ACCESS_KEY)"
+        ) from None
     except BotoCoreError as error:
         raise CommandError(
             f"{prefix}: {error} — check S3_ENDPOINT_URL and that the server is up"
