@@ -15,10 +15,11 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from django_process import run_django
+from service_account import write_key
 from tools.throwaway import free_port
 
 START_TIMEOUT = 20
@@ -108,28 +109,6 @@ def test_a_missing_bucket_fails_the_start_check_in_one_line(emulator):
     ) in result.stderr
 
 
-def service_account(path: Path) -> rsa.RSAPublicKey:
-    """A service account's JSON key with a fresh RSA key; its public key."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-    path.write_text(
-        json.dumps(
-            {
-                "type": "service_account",
-                "project_id": "test-project",
-                "private_key_id": "0123456789abcdef",
-                "private_key": pem,
-                "client_email": "uploads@test-project.iam.gserviceaccount.com",
-                "client_id": "1",
-                "token_uri": "https://oauth2.googleapis.com/token",
-            }
-        )
-    )
-    return key.public_key()
-
-
 def signature_verifies(url: str, public_key: rsa.RSAPublicKey) -> bool:
     """Google's V4 signature of a GET of ``url``, rebuilt from the URL and
     checked with the service account's public key."""
@@ -162,7 +141,7 @@ def signature_verifies(url: str, public_key: rsa.RSAPublicKey) -> bool:
 
 
 def test_signed_urls_are_signed_by_the_service_account_for_the_expiry(emulator, tmp_path):
-    public_key = service_account(tmp_path / "key.json")
+    public_key = write_key(tmp_path / "key.json")
     code = "from django.core.files.storage import default_storage; print(default_storage.url('docs/a b.pdf'))"
     result = run_django(
         code, **gcs(emulator, GCS_CREDENTIALS_FILE=str(tmp_path / "key.json"), GCS_URL_EXPIRY="90")

@@ -1,7 +1,6 @@
 """config/storage.py: STORAGE_BACKEND and the S3_* / GCS_* variables become
 STORAGES["default"]; each bad value is refused in one line naming it."""
 
-import json
 from datetime import timedelta
 
 import environ
@@ -11,6 +10,7 @@ from environ.fileaware_mapping import FileAwareMapping
 
 from config import storage
 from django_process import run_django
+from service_account import EMAIL, write_key
 
 S3 = {"STORAGE_BACKEND": "s3", "S3_BUCKET": "media"}
 GCS = {"STORAGE_BACKEND": "gcs", "GCS_BUCKET": "media"}
@@ -144,33 +144,6 @@ def test_bad_s3_values_are_refused_by_name(values, start):
     assert "see .env.example" in message
 
 
-def write_service_account(path, private_key: str = "") -> None:
-    """A service account's JSON key; ``private_key`` a PEM (empty: a fresh one)."""
-    if not private_key:
-        from cryptography.hazmat.primitives import serialization
-        from cryptography.hazmat.primitives.asymmetric import rsa
-
-        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        private_key = key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        ).decode()
-    path.write_text(
-        json.dumps(
-            {
-                "type": "service_account",
-                "project_id": "test-project",
-                "private_key_id": "0123456789abcdef",
-                "private_key": private_key,
-                "client_email": "uploads@test-project.iam.gserviceaccount.com",
-                "client_id": "1",
-                "token_uri": "https://oauth2.googleapis.com/token",
-            }
-        )
-    )
-
-
 def test_gcs_defaults_are_signed_urls_an_hour_and_application_default_credentials():
     built = storage.default_storage(env_of(**GCS))
     assert built["BACKEND"] == "storages.backends.gcloud.GoogleCloudStorage"
@@ -184,7 +157,7 @@ def test_gcs_defaults_are_signed_urls_an_hour_and_application_default_credential
 
 
 def test_gcs_settings_reach_the_options(tmp_path):
-    write_service_account(tmp_path / "key.json")
+    write_key(tmp_path / "key.json")
     opts = options(
         **GCS,
         GCS_CREDENTIALS_FILE=str(tmp_path / "key.json"),
@@ -194,9 +167,7 @@ def test_gcs_settings_reach_the_options(tmp_path):
         GCS_URL_EXPIRY="120",
         GCS_GZIP="yes",
     )
-    assert opts["credentials"].service_account_email == (
-        "uploads@test-project.iam.gserviceaccount.com"
-    )
+    assert opts["credentials"].service_account_email == EMAIL
     assert opts["project_id"] == "shop"
     assert opts["custom_endpoint"] == "https://media.example.com"
     assert opts["querystring_auth"] is False
