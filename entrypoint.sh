@@ -1,7 +1,8 @@
 #!/bin/sh
 # entrypoint.sh: entrypoint of the web image. The first argument names a role:
 #   serve         gunicorn, the production server (the default)
-#   runserver     Django's autoreloading development server
+#   runserver     Django's autoreloading development server, once the
+#                 storage of uploads answers (manage.py check_storage)
 #   plan [--allow-breaking]
 #                 the migration gate and the pending migrations (exit 0: none,
 #                 10: some, 11: models lack a migration, 12: some break the
@@ -40,6 +41,8 @@ case "$role" in
     ;;
   runserver)
     _wait_for_db
+    # Uploads can be stored (STORAGE_BACKEND), as gunicorn checks at start.
+    _manage check_storage
     exec python /app/manage.py runserver 0.0.0.0:8000
     ;;
   plan)

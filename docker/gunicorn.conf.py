@@ -102,10 +102,12 @@ control_socket_disable = True
 
 
 def on_starting(server):
-    """Wait for the database (DB_WAIT_TIMEOUT seconds) before serving.
+    """Wait for the database (DB_WAIT_TIMEOUT seconds), then check that
+    uploads can be stored (STORAGE_BACKEND: one request to the bucket, or a
+    write test of MEDIA_ROOT), before serving.
 
     Runs in the master with Django already loaded (preload_app), so the
-    wait costs no second interpreter; the connection it opened is closed
+    checks cost no second interpreter; the connection it opened is closed
     before the workers are forked, so that none of them shares it.
     """
     from django.core.management import call_command
@@ -114,6 +116,7 @@ def on_starting(server):
 
     try:
         call_command("wait_for_db")  # DB_WAIT_TIMEOUT
+        call_command("check_storage")
     except CommandError as error:
         sys.exit(f"CommandError: {error}")
     finally:

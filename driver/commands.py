@@ -329,13 +329,13 @@ def lint(project: Project, args: list[str]) -> int:
 
 
 def reset(project: Project, args: list[str]) -> int:
-    """Delete the DEV database, uploads and pgAdmin volumes after you type the project name (production data is never touched)."""
+    """Delete the DEV database, uploads, pgAdmin and S3 volumes after you type the project name (production data is never touched)."""
     if args:
         raise UsageError("reset takes no arguments")
     project.mode = DEV
     name = project.prepare().project
     project.refuse_mode_switch()
-    volumes = (f"{name}_db-dev-data", f"{name}_media-dev-data", f"{name}_pgadmin-dev-data")
+    volumes = tuple(f"{name}_{role}-dev-data" for role in ("db", "media", "pgadmin", "s3"))
     say(
         f"this deletes the volumes {', '.join(volumes)}: every row of the dev database "
         "and every dev upload."

@@ -72,9 +72,11 @@ class Compose:
     def running(self, service: str) -> Argv:
         return self("ps", "--status", "running", "--quiet", service)
 
-    def up(self, *args: str) -> Argv:
-        """Start what ``args`` name and wait until it is healthy."""
-        return self("up", "--detach", "--wait", *args)
+    def up(self, *args: str, profiles: tuple[str, ...] = ()) -> Argv:
+        """Start what ``args`` name (and the services of ``profiles``) and
+        wait until it is healthy."""
+        options = [word for name in profiles for word in ("--profile", name)]
+        return self(*options, "up", "--detach", "--wait", *args)
 
 
 def project_containers(project: str, *, all_states: bool = True, format: str = "") -> Argv:

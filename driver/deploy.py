@@ -19,9 +19,11 @@ from typing import NoReturn
 from driver import checks, compose, releases
 from driver.console import Refused, say
 from driver.database import Database, ident, literal
+from driver.modes import Mode
 from driver.project import Project
 from driver.proxy import Proxy
 from driver.rollout import Rollout
+from driver.settings import Settings
 
 # Exit statuses of the image's `plan` role (core/.../migration_plan.py).
 PLAN_NONE, PLAN_PENDING, PLAN_REFUSED, PLAN_BREAKING = 0, 10, 11, 12
@@ -70,10 +72,20 @@ def gate_warning(logs: str) -> str:
     return "\n".join(GATE_WARNING.findall(logs))
 
 
+def uses_dev_s3(mode: Mode, settings: Settings) -> bool:
+    """Development with STORAGE_BACKEND=s3: web's uploads go to the dev S3
+    server, compose.dev.yml's s3 service (profile s3)."""
+    backend = settings.web.get("STORAGE_BACKEND", "").strip().lower()
+    return mode.name == "dev" and backend == "s3"
+
+
 def start_dev(project: Project) -> None:
     """Development: the one-shot migrate runs inside `up` (the gate only warns)."""
     since = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    argv = project.compose.up("--build", "--remove-orphans", *project.current.services)
+    profiles = ("s3",) if uses_dev_s3(project.current, project.settings) else ()
+    argv = project.compose.up(
+        "--build", "--remove-orphans", *project.current.services, profiles=profiles
+    )
     if project.runner.run(argv, capture=False).returncode != 0:
         project.up_failed()
     logs = project.runner.run(
@@ -259,6 +271,8 @@ def print_urls(project: Project) -> None:
     web = settings.published("web")
     if web and mode.name == "dev":
         say(f"web:      http://localhost:{web[0].value.partition('-')[0]}/  (admin: /admin/)")
+    if uses_dev_s3(mode, settings):
+        say(f"S3:       {dev_s3_line(settings.web)}")
     if not mode.is_prod:
         email = settings.pgadmin.get("PGADMIN_DEFAULT_EMAIL", "")
         say(f"pgAdmin:  http://localhost:{settings.first_port('pgadmin')}/  (login {email})")
@@ -266,3 +280,11 @@ def print_urls(project: Project) -> None:
             f"database: 127.0.0.1:{settings.first_port('db')}  "
             f"({settings.db_user}@{settings.db_name})"
         )
+
+
+def dev_s3_line(web: dict[str, str]) -> str:
+    """The dev S3 server as web reaches it, and as the host does (compose.dev.yml)."""
+    return (
+        f"{web.get('S3_ENDPOINT_URL', '')}  (bucket {web.get('S3_BUCKET', '')}; "
+        "keys S3_DEV_ACCESS_KEY_ID / S3_DEV_SECRET_ACCESS_KEY)"
+    )

@@ -49,6 +49,9 @@ def test_one_off_exec_and_sql():
         "SELECT 2",
     ]
     assert compose.up("db") == [*base, "up", "--detach", "--wait", "db"]
+    assert compose.up("--build", profiles=("s3",)) == [
+        *base, "--profile", "s3", "up", "--detach", "--wait", "--build",
+    ]  # fmt: skip
 
 
 def test_each_mode_has_its_files_and_the_machines_override(tmp_path):

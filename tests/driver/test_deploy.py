@@ -13,11 +13,15 @@ from driver.deploy import (
     deploy_state_sql,
     gate_warning,
     plan_action,
+    print_urls,
     site_lines,
+    start_dev,
+    uses_dev_s3,
 )
-from driver.modes import PROD
+from driver.modes import BY_NAME, PROD
 from driver.runner import Done
-from fakes import ends, has, proxy_running
+from driver.settings import Settings
+from fakes import config, ends, has, project_with, proxy_running
 
 IMAGE = "sha256:0123"
 STAMP = f"deployed {IMAGE} with migrations 18:18"
@@ -235,3 +239,58 @@ def test_every_gate_warning_is_shown_even_without_its_closing_line():
 def test_the_printed_url_follows_site_address(site, https_port, line):
     (printed,) = site_lines(site, "80", https_port)
     assert printed.startswith(line)
+
+
+DEV_S3_WEB = {
+    "STORAGE_BACKEND": "S3",
+    "S3_ENDPOINT_URL": "http://s3.localhost:8333",
+    "S3_BUCKET": "media",
+}
+
+
+@pytest.mark.parametrize(
+    ("mode", "backend", "uses"),
+    [
+        ("dev", "s3", True),
+        ("dev", " S3 ", True),
+        ("dev", "", False),
+        ("dev", "filesystem", False),
+        ("dev", "gcs", False),
+        ("prod", "s3", False),  # production's S3 is the provider's
+        ("db", "s3", False),  # no web container: nothing uploads
+    ],
+)
+def test_the_dev_s3_server_is_for_development_with_s3_uploads(mode, backend, uses):
+    settings = Settings(project="p", env_label=".env", web={"STORAGE_BACKEND": backend})
+    assert uses_dev_s3(BY_NAME[mode], settings) is uses
+
+
+def dev_project(tmp_path, web_environment: dict):
+    model = config()
+    model["services"]["web"]["environment"].update(web_environment)
+    project, runner = project_with(tmp_path, model)
+    project.mode = BY_NAME["dev"]
+    runner.answer(has("up"), Done(0, ""))
+    runner.answer(has("logs"), Done(0, ""))
+    return project, runner
+
+
+def test_development_with_s3_uploads_starts_the_s3_profile_and_prints_its_url(tmp_path, capsys):
+    project, runner = dev_project(tmp_path, DEV_S3_WEB)
+    start_dev(project)
+    (up,) = runner.ran("up")
+    assert up[up.index("up") - 2 : up.index("up")] == ["--profile", "s3"]
+    print_urls(project)
+    assert (
+        "run.sh: S3:       http://s3.localhost:8333  (bucket media; keys S3_DEV_ACCESS_KEY_ID"
+        in capsys.readouterr().err
+    )
+
+
+def test_development_with_filesystem_uploads_starts_no_s3_server(tmp_path, capsys):
+    project, runner = dev_project(tmp_path, {"STORAGE_BACKEND": ""})
+    start_dev(project)
+    (up,) = runner.ran("up")
+    assert "--profile" not in up
+    print_urls(project)
+    assert "S3:" not in capsys.readouterr().err

@@ -14,9 +14,14 @@ COMPOSE_FILES = ("compose.yml", "compose.dev.yml")
 EXAMPLE = (REPO_DIR / ".env.example").read_text()
 DEFAULTS = compose_defaults()
 # Development needs another value than the Compose default: loopback host
-# names (production's default list is empty, and refused), and a pgAdmin
-# password (pgAdmin does not start without one).
-DEVELOPMENT_DIFFERS = {"ALLOWED_HOSTS", "PGADMIN_DEFAULT_PASSWORD"}
+# names (production's default list is empty, and refused), a pgAdmin
+# password (pgAdmin does not start without one), the dev S3 server's keys.
+DEVELOPMENT_DIFFERS = {
+    "ALLOWED_HOSTS",
+    "PGADMIN_DEFAULT_PASSWORD",
+    "S3_DEV_ACCESS_KEY_ID",
+    "S3_DEV_SECRET_ACCESS_KEY",
+}
 
 
 def compose_text() -> str:
