@@ -255,4 +255,6 @@ def test_render_shows_the_upload_figures():
     backup |= {"backup_s": 3.25, "restore_s": 9.5}
     text = render({**_result(), "media": {"serve": serve, "backup": backup}})
     assert "through the proxy (wrk, 10 s): 16 conns 1234 req/s (124 MB/s), p99 40.2 ms" in text
-    assert "1,000 files of 100 kB beside 100,000 rows: `backup` 3.2 s, `restore --yes` 9.5 s" in text
+    assert (
+        "1,000 files of 100 kB beside 100,000 rows: `backup` 3.2 s, `restore --yes` 9.5 s" in text
+    )
