@@ -105,6 +105,10 @@ def _native_setup(box: ThrowawayStack) -> tuple[dict[str, str], set[int] | None,
         if name not in IMAGE_ONLY_ENV and value != ""
     }
     environment.update(POSTGRES_HOST=box.container_ip("prod", "db"), POSTGRES_PORT="5432")
+    # Uploads: a folder of the copy's (web's start-up check wants it writable).
+    media = box.tmp / "native-media"
+    media.mkdir(exist_ok=True)
+    environment["MEDIA_ROOT"] = str(media)
     limit = cpu.container_cpu_limit(web)
     cpus = None
     if limit is not None:
