@@ -10,7 +10,7 @@ from tools.throwaway import production_settings
 
 pytestmark = pytest.mark.e2e
 
-DROP_COLUMN = Path(__file__).parent / "fixtures" / "migrations" / "0002_fixture_drop_column.py"
+DROP_COLUMN = Path(__file__).parent / "fixtures" / "migrations" / "0003_fixture_drop_column.py"
 
 
 def description_columns(stack) -> str:
@@ -49,4 +49,4 @@ def test_a_dropped_column_is_refused_unless_allowed(own_stack):
     allowed = own_stack.run_sh("-0", "--allow-breaking", check=False)
     assert allowed.returncode == 0, allowed.stderr[-3000:]
     assert description_columns(own_stack) == "0"
-    assert "catalog.0002_fixture_drop_column" in applied_migrations(own_stack)
+    assert "catalog.0003_fixture_drop_column" in applied_migrations(own_stack)

@@ -147,14 +147,14 @@ def test_restore_needs_the_typed_confirmation(ops):
 
 def test_failed_migration_restores_the_database_and_the_old_web_keeps_serving(ops):
     checksum, state, web = table_checksum(ops), schema_state(ops), web_container(ops)
-    added = add_fixture_migrations(ops, "0002_fixture_note.py", "0003_fixture_fails.py")
+    added = add_fixture_migrations(ops, "0003_fixture_note.py", "0004_fixture_fails.py")
     try:
         result = ops.run_sh("-0", check=False)
     finally:
         for path in added:
             path.unlink()
     assert result.returncode == 1
-    assert re.search(r"Applying catalog\.0002_fixture_note\.\.\.\s*OK", result.stdout)
+    assert re.search(r"Applying catalog\.0003_fixture_note\.\.\.\s*OK", result.stdout)
     paragraph = result.stderr.strip().splitlines()[-1]
     assert paragraph.startswith("run.sh: DEPLOY FAILED: a migration failed")
     backup = Path(re.search(r"just before migrating, (\S+\.dump),", paragraph).group(1))
@@ -254,7 +254,7 @@ def test_doctor_finds_a_missing_env_file(ops):
 
 
 def test_concurrent_migrations_take_turns(ops):
-    added = add_fixture_migrations(ops, "0002_fixture_slow.py")
+    added = add_fixture_migrations(ops, "0003_fixture_slow.py")
     try:
         ops.compose("prod", "build", "web")
         command = ops.compose_command(
@@ -277,13 +277,13 @@ def test_concurrent_migrations_take_turns(ops):
             path.unlink()
     assert [run.returncode for run in runs] == [0, 0], outputs
     applied = [
-        o for o in outputs if re.search(r"Applying catalog\.0002_fixture_slow\.\.\.\s*OK", o)
+        o for o in outputs if re.search(r"Applying catalog\.0003_fixture_slow\.\.\.\s*OK", o)
     ]
     waited = [out for out in outputs if "another migrate holds the migration lock" in out]
     assert len(applied) == 1, outputs
     assert len(waited) == 1, outputs
     assert "No migrations to apply" in waited[0]
     count = ops.psql(
-        "prod", "SELECT count(*) FROM django_migrations WHERE name = '0002_fixture_slow'"
+        "prod", "SELECT count(*) FROM django_migrations WHERE name = '0003_fixture_slow'"
     )
     assert count == "1"
