@@ -16,6 +16,8 @@ from driver.console import say
 from driver.runner import Argv, Runner
 
 CADDYFILE = "/etc/caddy/Caddyfile"
+# The media server's (compose.yml, service media): Caddy too, reloaded alike.
+MEDIA_CADDYFILE = "/etc/caddy/media.Caddyfile"
 WEB_PORT = 8000  # gunicorn's port inside the web containers
 # Caddy's admin endpoint, inside the proxy container only.
 UPSTREAMS_URL = "http://127.0.0.1:2019/reverse_proxy/upstreams"
@@ -32,11 +34,9 @@ def in_container(container: str, *args: str) -> Argv:
     return ["docker", "exec", container, *args]
 
 
-def reload_argv(container: str) -> Argv:
-    """Reload the Caddyfile gracefully (a no-op when nothing in it changed)."""
-    return in_container(
-        container, "caddy", "reload", "--config", CADDYFILE, "--adapter", "caddyfile"
-    )
+def reload_argv(container: str, config: str = CADDYFILE) -> Argv:
+    """Reload a Caddyfile gracefully (a no-op when nothing in it changed)."""
+    return in_container(container, "caddy", "reload", "--config", config, "--adapter", "caddyfile")
 
 
 def ready_argv(container: str, host: str) -> Argv:
@@ -66,14 +66,16 @@ def in_flight(upstreams_json: str, slot: str) -> int:
 class Proxy:
     """The running proxy container ``container``."""
 
-    def __init__(self, runner: Runner, container: str):
+    def __init__(self, runner: Runner, container: str, config: str = CADDYFILE):
         self.runner = runner
         self.container = container
+        self.config = config
 
     def reload(self) -> bool:
-        done = self.runner.run(reload_argv(self.container), quiet=True)
+        done = self.runner.run(reload_argv(self.container, self.config), quiet=True)
         if not done.ok:
-            say(f"the proxy did not reload: {(done.stderr or done.stdout).strip()[-500:]}")
+            name = "the proxy" if self.config == CADDYFILE else self.config
+            say(f"{name} did not reload: {(done.stderr or done.stdout).strip()[-500:]}")
         return done.ok
 
     def sees_ready(self, host: str) -> bool:

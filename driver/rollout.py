@@ -19,7 +19,7 @@ from typing import NoReturn
 from driver import compose, releases
 from driver.console import Refused, say
 from driver.project import Project
-from driver.proxy import Proxy
+from driver.proxy import CADDYFILE, MEDIA_CADDYFILE, Proxy
 from driver.runner import Argv
 
 HASH_LABEL = "com.docker.compose.config-hash"
@@ -129,7 +129,8 @@ class Rollout:
         if self._hashes is None:
             argv = self.compose("--profile", "deploy", "config", "--hash", "*")
             output = self.runner.run(argv, quiet=True).stdout
-            self._hashes = {name: config_hash(output, name) for name in (*SLOTS, "proxy")}
+            names = (*SLOTS, "proxy", "media")
+            self._hashes = {name: config_hash(output, name) for name in names}
         return self._hashes.get(service, "")
 
     def image_id(self, image: str) -> str:
@@ -143,25 +144,30 @@ class Rollout:
         return Proxy(self.runner, running[0].id) if running else None
 
     def ensure_proxy(self) -> Proxy:
-        """Start the proxy, or bring a running one up to date: an edited
-        Caddyfile by a graceful reload; changed settings or ports (its
-        container itself) by Compose, which recreates it."""
-        running = [c for c in self.containers("proxy") if c.status == "running"]
-        if running and running[0].config_hash == self.wanted_hash("proxy"):
-            current = Proxy(self.runner, running[0].id)
+        """Start the media server and the proxy, or bring running ones up to
+        date: an edited Caddyfile by a graceful reload; changed settings or
+        ports (the container itself) by Compose, which recreates it."""
+        self.ensure_caddy("media", MEDIA_CADDYFILE, "MEDIA_CACHE_CONTROL")
+        return self.ensure_caddy("proxy", CADDYFILE, "SITE_ADDRESS, ACME_EMAIL, TRUSTED_PROXIES")
+
+    def ensure_caddy(self, service: str, config: str, settings: str) -> Proxy:
+        """One of the Caddy services (proxy, media) started or up to date."""
+        running = [c for c in self.containers(service) if c.status == "running"]
+        if running and running[0].config_hash == self.wanted_hash(service):
+            current = Proxy(self.runner, running[0].id, config)
             current.reload()
             return current
         if running:
             say(
-                "the proxy's settings changed (SITE_ADDRESS, ACME_EMAIL, TRUSTED_PROXIES, its "
-                "ports or compose.yml): Compose recreates it, closing open connections"
+                f"the {service} service's settings changed ({settings}, its ports or "
+                "compose.yml): Compose recreates it, closing open connections"
             )
-        if not self.runner.run(self.compose.up("--no-deps", "proxy"), capture=False).ok:
-            raise Refused("the proxy did not start (above; sh run.sh -0 logs proxy)")
-        started = self.proxy()
-        if started is None:
-            raise Refused("the proxy is not running after its start (sh run.sh -0 logs proxy)")
-        return started
+        if not self.runner.run(self.compose.up("--no-deps", service), capture=False).ok:
+            raise Refused(f"{service} did not start (above; sh run.sh -0 logs {service})")
+        started = [c for c in self.containers(service) if c.status == "running"]
+        if not started:
+            raise Refused(f"{service} is not running after its start (sh run.sh -0 logs {service})")
+        return Proxy(self.runner, started[0].id, config)
 
     # -- the switch ------------------------------------------------------------
 
@@ -181,7 +187,7 @@ class Rollout:
         image_id = self.image_id(releases.latest(self.project.settings.project))
         serving = [slot for slot in SLOTS if slots[slot]]
         if not serving:  # a first start: the proxy alongside (Compose leaves a current one)
-            argv = self.compose.up("--remove-orphans", "--no-deps", "web", "proxy")
+            argv = self.compose.up("--remove-orphans", "--no-deps", "web", "media", "proxy")
             if not self.runner.run(argv, capture=False).ok:
                 self.project.up_failed()
             self.ensure_proxy()

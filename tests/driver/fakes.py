@@ -67,13 +67,17 @@ class FakeRunner(Runner):
 
 
 PROXY = "pr0xy\t/proj-proxy-1\trunning\tsha256:caddy\t0\th-proxy\tproxy"
+MEDIA = "med1a\t/proj-media-1\trunning\tsha256:caddy\t0\th-media\tmedia"
 
 
 def proxy_running(runner: FakeRunner) -> None:
-    """The proxy's container runs, up to date (its config hash is Compose's)."""
+    """The proxy's and the media server's containers run, up to date (their
+    config hashes are Compose's)."""
     runner.answer(has("label=com.docker.compose.service=proxy"), Done(0, "pr0xy\n"))
     runner.answer(has("docker", "inspect", "pr0xy"), Done(0, PROXY + "\n"))
-    runner.answer(has("config", "--hash", "*"), Done(0, "proxy h-proxy\n"))
+    runner.answer(has("label=com.docker.compose.service=media"), Done(0, "med1a\n"))
+    runner.answer(has("docker", "inspect", "med1a"), Done(0, MEDIA + "\n"))
+    runner.answer(has("config", "--hash", "*"), Done(0, "proxy h-proxy\nmedia h-media\n"))
 
 
 def config(project: str = "proj", **overrides: object) -> dict:

@@ -138,3 +138,13 @@ def test_an_up_to_date_web_is_left_alone(switching):
     runner.answers.insert(0, (has("config", "--hash", "*"), Done(0, "web h-web\nproxy h-proxy\n")))
     rollout_.run()
     assert step_names(runner) == []
+
+
+def test_the_media_server_and_the_proxy_reload_their_own_caddyfiles(switching):
+    rollout_, runner, _ = switching
+    rollout_.ensure_proxy()
+    reloads = [argv for argv in runner.calls if has("caddy", "reload")(argv)]
+    assert reloads == [
+        proxy.reload_argv("med1a", proxy.MEDIA_CADDYFILE),
+        proxy.reload_argv("pr0xy", proxy.CADDYFILE),
+    ]

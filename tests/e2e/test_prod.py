@@ -128,6 +128,7 @@ def test_only_the_proxy_ports_are_published(prod):
     assert published.pop("proxy") == ["443/tcp", "443/udp", "80/tcp"]
     assert published.pop(prod.web_service()) == []
     assert published.pop("db") == []
+    assert published.pop("media") == []
     assert published == {} or published == {"migrate": []}
 
     ports = would_be_ports(prod)
@@ -199,7 +200,9 @@ def test_containers_are_hardened_and_limited_as_configured(prod):
         for container in project_containers(prod)
     }
     web = prod.web_service()
-    assert {"db", web, "proxy"} <= set(containers) <= {"db", "migrate", web, "proxy"}
+    assert (
+        {"db", web, "proxy", "media"} <= set(containers) <= {"db", "migrate", web, "proxy", "media"}
+    )
     for service, host in containers.items():
         assert host["SecurityOpt"] == ["no-new-privileges:true"], service
         assert host["CapDrop"] == ["ALL"], service
@@ -219,6 +222,14 @@ def test_containers_are_hardened_and_limited_as_configured(prod):
     assert containers["proxy"]["Memory"] == 300 * 1024 * 1024
     assert containers["proxy"]["NanoCpus"] == 1_000_000_000
     assert containers["proxy"]["PidsLimit"] == 256
+    # The media server runs as nobody: its binary's file capability stays in
+    # the bounding set only so that it may run, and is never granted.
+    assert containers["media"]["CapAdd"] == ["CAP_NET_BIND_SERVICE"]
+    media = prod.compose(
+        "prod", "exec", "-T", "media", "sh", "-c", "id -u; grep CapEff /proc/1/status"
+    )
+    assert media.stdout.split() == ["65534", "CapEff:", "0000000000000000"]
+    assert containers["media"]["Memory"] == 128 * 1024 * 1024
 
 
 def test_web_writes_only_to_its_tmpfs_and_the_media_volume(prod):
@@ -237,7 +248,7 @@ def test_web_runs_as_an_unprivileged_user(prod):
 
 
 def test_services_restart_with_the_docker_daemon(prod):
-    for service in ("db", prod.web_service(), "proxy"):
+    for service in ("db", prod.web_service(), "proxy", "media"):
         policy = prod.inspect("prod", service)["HostConfig"]["RestartPolicy"]["Name"]
         assert policy == "unless-stopped", service
 

@@ -1,8 +1,9 @@
 """Uploads in production, end to end: a file posted through the Django
-admin's form over HTTPS lands on the media volume and the proxy serves it
-(its bytes, its content type, cache and safety headers), nothing outside the
-volume and no listing is reachable, and uploads outlive `down`/`up`, a
-redeploy and a rollback. (Backups of media: test_backup_media.py; object
+admin's form over HTTPS lands on the media volume and is served at /media/
+by the media server behind the proxy (its bytes, its content type, cache and
+safety headers); no listing, no dotfile, no ../ escape, and a symlink planted
+in the volume reaches none of the proxy's keys; uploads outlive `down`/`up`,
+a redeploy and a rollback. (Backups of media: test_backup_media.py; object
 storage: test_object_storage.py; development: test_browser.py.)
 """
 
@@ -105,7 +106,8 @@ def test_an_admin_upload_is_stored_on_the_volume_and_served_by_the_proxy(site):
     assert served.headers["Content-Type"] == "application/pdf"
     assert served.headers["Cache-Control"] == "public, max-age=3600"
     assert served.headers["X-Content-Type-Options"] == "nosniff"
-    assert "sandbox" in served.headers["Content-Security-Policy"]
+    # Browsers' PDF viewers refuse sandboxed documents: PDFs get no CSP.
+    assert "Content-Security-Policy" not in served.headers
     assert served.headers["ETag"]
     # Caddy answered from the volume: gunicorn never saw the request.
     assert path not in site.compose("prod", "logs", site.web_service()).stdout
@@ -120,10 +122,14 @@ def test_an_admin_upload_is_stored_on_the_volume_and_served_by_the_proxy(site):
         if m["Destination"] == "/srv/media"
     )
     assert mount["Name"] == f"{site.project}_media-prod-data"
-    proxy_mount = next(
-        m for m in site.inspect("prod", "proxy")["Mounts"] if m["Destination"] == "/srv/media"
+    # Served by the media server, which mounts the volume read-only; the
+    # proxy, which holds the certificates, does not mount it at all.
+    served_from = {m["Destination"]: m for m in site.inspect("prod", "media")["Mounts"]}
+    assert (served_from["/srv/media"]["Name"], served_from["/srv/media"]["RW"]) == (
+        mount["Name"],
+        False,
     )
-    assert (proxy_mount["Name"], proxy_mount["RW"]) == (mount["Name"], False)
+    assert "/srv/media" not in {m["Destination"] for m in site.inspect("prod", "proxy")["Mounts"]}
 
 
 def test_an_image_gets_its_content_type(site):
@@ -132,6 +138,7 @@ def test_an_image_gets_its_content_type(site):
     served = fetch(site, path)
     assert (served.status_code, served.headers["Content-Type"]) == (200, "image/png")
     assert served.content == png
+    assert "sandbox" in served.headers["Content-Security-Policy"]
 
 
 def test_no_listing_no_hidden_file_and_nothing_outside_the_volume(site):
@@ -139,8 +146,13 @@ def test_no_listing_no_hidden_file_and_nothing_outside_the_volume(site):
     web_exec(
         site, "sh", "-c",
         "echo secret > /srv/media/.hidden && mkdir -p /srv/media/.restoring "
-        "&& echo secret > /srv/media/.restoring/a.txt",
+        "&& echo secret > /srv/media/.restoring/a.txt "
+        "&& echo '<script>secret</script>' > /srv/media/items/index.html",
     )  # fmt: skip
+    # An uploaded HTML page is served sandboxed, never as its folder's index.
+    page = fetch(site, "/media/items/index.html")
+    assert page.status_code == 200
+    assert page.headers["Content-Security-Policy"].endswith("sandbox")
     for path in ("/media/", "/media/items/", "/media/.hidden", "/media/.restoring/a.txt"):
         response = fetch(site, path)
         assert response.status_code == 404, path
@@ -155,6 +167,19 @@ def test_no_listing_no_hidden_file_and_nothing_outside_the_volume(site):
         status, body = curl_as_is(site, path)
         assert status in ("400", "404"), (path, status)
         assert "root:" not in body and "reverse_proxy" not in body, path
+
+
+def test_a_symlink_planted_in_the_volume_reaches_none_of_the_proxys_keys(site):
+    # What a compromised web container could do. The local CA's key is in
+    # the proxy's /data: the media server has no such path.
+    key = "/data/caddy/pki/authorities/local/root.key"
+    assert site.compose("prod", "exec", "-T", "proxy", "test", "-f", key).returncode == 0
+    web_exec(site, "ln", "-s", key, "/srv/media/planted.key")
+    web_exec(site, "ln", "-s", "/data", "/srv/media/planted")
+    for path in ("/media/planted.key", "/media/planted/caddy/pki/authorities/local/root.key"):
+        response = fetch(site, path)
+        assert response.status_code == 404, path
+        assert "PRIVATE KEY" not in response.text, path
 
 
 def test_uploads_survive_down_up_a_redeploy_and_a_rollback(site):
