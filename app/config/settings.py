@@ -153,6 +153,13 @@ STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
 # development (config/urls.py).
 MEDIA_URL = "/media/"
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR.parent / ".media")
+# An upload over 2.5 MB (FILE_UPLOAD_MAX_MEMORY_SIZE) is spooled to a file
+# until it is saved. In the image that is /srv/media/.uploads, on the media
+# volume (hidden: never served or archived): /tmp is 64 MB of memory, which
+# a large upload would fill, and saving to MEDIA_ROOT is then a rename.
+# manage.py check_storage creates it on a volume made before it existed.
+# Empty (the host): the system's temporary folder.
+FILE_UPLOAD_TEMP_DIR = env.str("FILE_UPLOAD_TEMP_DIR", default="") or None
 STORAGES = {
     "default": storage.default_storage(env),  # STORAGE_BACKEND: config/storage.py
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},

@@ -112,16 +112,22 @@ def s3_options(env: environ.Env) -> dict[str, Any]:
 def gcs_options(env: environ.Env) -> dict[str, Any]:
     """GoogleCloudStorage's options from the GCS_* variables."""
     domain = _domain(env, "GCS_CUSTOM_DOMAIN")
+    credentials = _gcs_credentials(env, "GCS_CREDENTIALS_FILE")
+    signed = env_values.boolean(env, "GCS_SIGNED_URLS", default=True)
     return {
         "bucket_name": _required(env, "GCS_BUCKET"),
         # None: Application Default Credentials (GOOGLE_APPLICATION_CREDENTIALS,
         # or the metadata server of the VM or cluster it runs on).
-        "credentials": _gcs_credentials(env, "GCS_CREDENTIALS_FILE"),
+        "credentials": credentials,
+        # Those hold no private key to sign links with: IAM's signBlob API
+        # signs them instead (the account needs the Service Account Token
+        # Creator role on itself).
+        "iam_sign_blob": signed and credentials is None,
         "project_id": env.str("GCS_PROJECT_ID", default="").strip() or None,
         # Signed URLs on a custom domain need a load balancer in front of
         # the bucket (bucket_bound_hostname).
         "custom_endpoint": f"https://{domain}" if domain else None,
-        "querystring_auth": env_values.boolean(env, "GCS_SIGNED_URLS", default=True),
+        "querystring_auth": signed,
         "expiration": timedelta(seconds=_expiry(env, "GCS_URL_EXPIRY")),
         "gzip": env_values.boolean(env, "GCS_GZIP", default=False),
         "file_overwrite": False,

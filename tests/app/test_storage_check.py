@@ -21,6 +21,23 @@ def test_a_writable_media_root_passes(settings, tmp_path, capsys):
     assert list(tmp_path.iterdir()) == []  # its test file is gone
 
 
+def test_the_upload_spool_is_made_when_missing(settings, tmp_path):
+    # A media volume made before .uploads existed in the image.
+    settings.MEDIA_ROOT = tmp_path
+    settings.FILE_UPLOAD_TEMP_DIR = str(tmp_path / ".uploads")
+    call_command("check_storage", verbosity=0)
+    assert [p.name for p in tmp_path.iterdir()] == [".uploads"]
+    assert list((tmp_path / ".uploads").iterdir()) == []
+
+
+def test_an_unwritable_upload_spool_fails_naming_it(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    settings.FILE_UPLOAD_TEMP_DIR = "/proc/uploads"
+    with pytest.raises(CommandError) as caught:
+        call_command("check_storage")
+    assert str(caught.value).startswith("FILE_UPLOAD_TEMP_DIR /proc/uploads is not writable")
+
+
 def test_a_missing_media_root_fails_naming_it_and_the_volume(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "absent"
     with pytest.raises(CommandError) as caught:

@@ -150,6 +150,8 @@ def test_gcs_defaults_are_signed_urls_an_hour_and_application_default_credential
     opts = built["OPTIONS"]
     assert opts["bucket_name"] == "media"
     assert opts["credentials"] is None and opts["project_id"] is None
+    # No key file: the VM's or cluster's account signs links through IAM.
+    assert opts["iam_sign_blob"] is True
     assert opts["custom_endpoint"] is None
     assert opts["querystring_auth"] is True
     assert opts["expiration"] == timedelta(hours=1)
@@ -168,6 +170,7 @@ def test_gcs_settings_reach_the_options(tmp_path):
         GCS_GZIP="yes",
     )
     assert opts["credentials"].service_account_email == EMAIL
+    assert opts["iam_sign_blob"] is False  # the key file signs
     assert opts["project_id"] == "shop"
     assert opts["custom_endpoint"] == "https://media.example.com"
     assert opts["querystring_auth"] is False

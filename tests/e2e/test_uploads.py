@@ -7,6 +7,7 @@ a redeploy and a rollback. (Backups of media: test_backup_media.py; object
 storage: test_object_storage.py; development: test_browser.py.)
 """
 
+import hashlib
 import os
 import secrets
 import subprocess
@@ -139,6 +140,17 @@ def test_an_image_gets_its_content_type(site):
     assert (served.status_code, served.headers["Content-Type"]) == (200, "image/png")
     assert served.content == png
     assert "sandbox" in served.headers["Content-Security-Policy"]
+
+
+def test_an_upload_larger_than_webs_tmp_is_spooled_on_the_volume(site):
+    # 100 MB: more than web's /tmp (64 MB, in memory), where Django would
+    # otherwise spool it.
+    big = os.urandom(100 * 1024 * 1024)
+    path = Admin(site).add_item("large", "large.bin", big, "application/octet-stream")
+    served = requests.get(site.https_url(path), verify=site.ca, timeout=120)
+    assert served.status_code == 200
+    assert hashlib.sha256(served.content).digest() == hashlib.sha256(big).digest()
+    assert web_exec(site, "ls", "-A", "/srv/media/.uploads") == ""  # the spool is emptied
 
 
 def test_no_listing_no_hidden_file_and_nothing_outside_the_volume(site):

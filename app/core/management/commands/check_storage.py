@@ -32,10 +32,30 @@ class Command(BaseCommand):
         if name is None:
             self.stdout.write(f"storage: {backend} is not one this command knows: not checked")
             return
+        _check_upload_spool()
         check = {"filesystem": _check_filesystem, "s3": _check_s3, "gcs": _check_gcs}[name]
         where = check()
         if options["verbosity"] >= 1:
             self.stdout.write(f"storage: {name}, {where}: ok")
+
+
+def _check_upload_spool() -> None:
+    """FILE_UPLOAD_TEMP_DIR, where uploads over 2.5 MB are spooled (whatever
+    the backend): made when missing (a media volume older than it), and
+    writable."""
+    spool = settings.FILE_UPLOAD_TEMP_DIR
+    if not spool:
+        return
+    try:
+        Path(spool).mkdir(exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=spool, prefix=".check_storage-"):
+            pass
+    except OSError as error:
+        raise CommandError(
+            f"FILE_UPLOAD_TEMP_DIR {spool} is not writable by uid {os.getuid()} "
+            f"({error.strerror}), so uploads over 2.5 MB would fail — it is on the media "
+            "volume, which must belong to that user"
+        ) from None
 
 
 def _check_filesystem() -> str:
