@@ -75,8 +75,7 @@ def gate_warning(logs: str) -> str:
 def uses_dev_s3(mode: Mode, settings: Settings) -> bool:
     """Development with STORAGE_BACKEND=s3: web's uploads go to the dev S3
     server, compose.dev.yml's s3 service (profile s3)."""
-    backend = settings.web.get("STORAGE_BACKEND", "").strip().lower()
-    return mode.name == "dev" and backend == "s3"
+    return mode.name == "dev" and settings.storage_backend == "s3"
 
 
 def start_dev(project: Project) -> None:

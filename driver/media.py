@@ -27,12 +27,12 @@ from driver.compose import Compose
 from driver.console import Refused, say, size_text
 from driver.project import Project
 from driver.runner import Argv
+from driver.settings import FILESYSTEM
 
 MEDIA_ROOT = "/srv/media"  # MEDIA_ROOT of the web image (docker/Dockerfile)
 SERVICE = "web"  # its image and the mode's media volume
 STAGING, REPLACED = ".restoring", ".replaced"  # inside the volume, never archived
 DUMP_SUFFIX, MEDIA_SUFFIX = ".dump", ".media.tar"
-FILESYSTEM = ("", "filesystem")
 INTERRUPTED = 3  # the staging script's exit status when REPLACED is left over
 
 
@@ -51,13 +51,6 @@ def archive_name(dump_name: str) -> str:
 
 def archive_path(dump: Path) -> Path:
     return dump.with_name(archive_name(dump.name))
-
-
-def object_storage(web_env: dict[str, str]) -> str:
-    """The STORAGE_BACKEND of web's resolved environment when uploads go to a
-    bucket; '' for filesystem media (also when the setting does not exist)."""
-    backend = web_env.get("STORAGE_BACKEND", "").strip()
-    return "" if backend.lower() in FILESYSTEM else backend
 
 
 # -- command lines and scripts (pure) -----------------------------------------------
@@ -186,7 +179,9 @@ class Media:
 
     @property
     def backend(self) -> str:
-        return object_storage(self.project.settings.web)
+        """The object storage the uploads go to; '' for filesystem media."""
+        backend = self.project.settings.storage_backend
+        return "" if backend == FILESYSTEM else backend
 
     def backup(self, dump: Path) -> Path | None:
         """Archive the media volume beside ``dump`` (a partial file never

@@ -22,7 +22,6 @@ from driver.media import (
     discard_argv,
     extracted,
     mismatch,
-    object_storage,
     read_archive,
     stage_argv,
     stage_script,
@@ -76,12 +75,21 @@ def test_a_media_archive_has_its_dumps_stem():
 
 
 @pytest.mark.parametrize(
-    ("web", "backend"),
-    [({}, ""), ({"STORAGE_BACKEND": ""}, ""), ({"STORAGE_BACKEND": "filesystem"}, "")]
-    + [({"STORAGE_BACKEND": "s3"}, "s3"), ({"STORAGE_BACKEND": "gcs"}, "gcs")],
+    ("web", "backend", "bucket"),
+    [({}, "filesystem", ""), ({"STORAGE_BACKEND": " "}, "filesystem", "")]
+    + [({"STORAGE_BACKEND": "FileSystem"}, "filesystem", "")]
+    + [({"STORAGE_BACKEND": "s3"}, "s3", "s3"), ({"STORAGE_BACKEND": " GCS "}, "gcs", "gcs")],
 )
-def test_object_storage_is_any_backend_but_filesystem(web, backend):
-    assert object_storage(web) == backend
+def test_object_storage_is_any_backend_but_filesystem(
+    tmp_path, docker_installed, web, backend, bucket
+):
+    """One reading of STORAGE_BACKEND (settings.py), as the app's; media and
+    the dev S3 profile both use it."""
+    model = config()
+    model["services"]["web"]["environment"].update(web)
+    project_, _ = project_with(tmp_path, model)
+    assert project_.settings.storage_backend == backend
+    assert Media(project_).backend == bucket
 
 
 def test_the_command_lines_use_the_web_image_in_a_one_off_container():
