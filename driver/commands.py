@@ -131,7 +131,8 @@ def backup(project: Project, args: list[str]) -> int:
     was deleted in between. With object storage (STORAGE_BACKEND) no media
     is copied: the uploads are in the bucket (protect it with the provider's
     versioning or replication). BACKUP_KEEP counts a dump and its media
-    archive as one backup and removes them together. The pre-migrate backup
+    archive as one backup and removes them together, once the new backup is
+    complete (a failed media archive removes none). The pre-migrate backup
     of a deploy is the database alone (a migration does not touch uploads).
     """
     if args:
@@ -144,9 +145,12 @@ def backup(project: Project, args: list[str]) -> int:
 
 
 def _backup_with_media(project: Project, label: str = "", keep: Path | None = None) -> Path:
-    """The database dump, then the media archive of the same stem beside it."""
-    dump = Database(project).backup(label, keep=keep)
+    """The database dump, then the media archive of the same stem beside it;
+    old backups are pruned only once both are in place (never ``keep``)."""
+    database = Database(project)
+    dump = database.backup(label)
     Media(project).backup(dump)
+    database.prune(keep=keep)
     return dump
 
 
@@ -206,8 +210,11 @@ def restore(project: Project, args: list[str]) -> int:
             "confirmation did not match; nothing was changed (scripts: --yes)",
         )
     started = time.monotonic()
-    if database.exists(database.name):
-        _backup_with_media(project, "pre-restore", keep=archive)
+    try:
+        if database.exists(database.name):
+            _backup_with_media(project, "pre-restore", keep=archive)
+    except Refused as error:
+        raise Refused(f"the pre-restore backup failed, so nothing was restored: {error}") from None
     if expected is not None:
         uploads.stage(media_archive, expected)  # the current media untouched until the swap
     serving = Rollout(project).serving()  # web, or web-alt after a deploy

@@ -126,13 +126,13 @@ class Database:
 
     # -- backup ------------------------------------------------------------------
 
-    def backup(self, label: str = "", keep: Path | None = None) -> Path:
-        """pg_dump into BACKUP_DIR; the file's path. One snapshot (consistent
-        while web keeps writing); a partial file never carries a backup's name.
-        The database alone: commands.py adds the media archive where wanted.
-        Pruning counts a dump and its media archive as one backup and never
-        removes ``keep`` (a backup about to be restored) or its archive."""
-        newest = backup_keep(self.project.settings.driver["backup_keep"])
+    def keep_newest(self) -> int:
+        """BACKUP_KEEP, checked."""
+        return backup_keep(self.project.settings.driver["backup_keep"])
+
+    def backup_path(self, label: str = "") -> Path:
+        """The path of a new backup in BACKUP_DIR (created if need be): one
+        per second at most, so that names sort in time."""
         directory = self.backup_dir
         try:
             directory.mkdir(parents=True, exist_ok=True)
@@ -140,11 +140,19 @@ class Database:
             raise Refused(
                 f"cannot create BACKUP_DIR {directory}: check the path and its permissions"
             ) from None
-        while True:  # one backup per second at most, so that names sort in time
+        while True:
             path = directory / backup_name(self.data_mode, self.name, datetime.now(), label)
-            if not path.exists():
-                break
+            if not path.exists() and not media.archive_path(path).exists():
+                return path
             time.sleep(1)
+
+    def backup(self, label: str = "") -> Path:
+        """pg_dump into BACKUP_DIR; the file's path. One snapshot (consistent
+        while web keeps writing); a partial file never carries a backup's name.
+        The database alone: commands.py adds the media archive where wanted.
+        Nothing is pruned here: ``prune`` once the whole backup is in place."""
+        self.keep_newest()  # a wrong BACKUP_KEEP is refused before anything is written
+        path = self.backup_path(label)
         partial = path.with_name(path.name + ".partial")
         started = time.monotonic()
         argv = self.project.compose.exec(
@@ -161,11 +169,18 @@ class Database:
         partial.rename(path)
         size = path.stat().st_size
         say(f"backup: {path} ({size_text(size)}, {time.monotonic() - started:.0f} s)")
+        return path
+
+    def prune(self, keep: Path | None = None) -> None:
+        """Remove the backups beyond the newest BACKUP_KEEP, each dump with its
+        media archive; never ``keep`` (a backup about to be restored) or its
+        archive. Run it only after a complete backup: a failed one prunes nothing."""
+        newest = self.keep_newest()
+        directory = self.backup_dir
         prefix = f"{self.data_mode}-{self.name}-"
         for old in to_prune(sorted(p.name for p in directory.iterdir()), prefix, newest):
             if keep is None or (directory / old).resolve() != keep.resolve():
                 self._remove_pair(directory / old, newest)
-        return path
 
     @staticmethod
     def _remove_pair(dump: Path, newest: int) -> None:

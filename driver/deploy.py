@@ -201,6 +201,7 @@ class Deploy:
         # uploads, and archiving every upload on each deploy would be slow.
         # A restore of it leaves the media as it is (commands.restore).
         pre_migrate = self.db.backup("pre-migrate")
+        self.db.prune()
         started = time.monotonic()
         if self.migrate():
             say(f"migrated in {time.monotonic() - started:.0f} s")
@@ -211,9 +212,12 @@ class Deploy:
         """A migrate failed: keep what it left in a backup, put the pre-migrate
         backup back, and say all of it in one paragraph."""
         try:
-            at_failure = str(self.db.backup("failed-migrate", keep=pre_migrate))
+            failed = self.db.backup("failed-migrate")
         except Refused:
             at_failure = "(could not be saved)"
+        else:
+            at_failure = str(failed)
+            self.db.prune(keep=pre_migrate)
         if not self.db.restore(pre_migrate):
             raise Refused(
                 "DEPLOY FAILED: a migration failed and the automatic restore failed too. "

@@ -205,7 +205,7 @@ class Media:
             print(done.stderr.rstrip(), file=sys.stderr)
             raise Refused(
                 f"the media archive failed (above): {dump} holds the database without "
-                "the uploads; run sh run.sh backup again"
+                "the uploads, and no older backup was removed"
             )
         try:
             contents = read_archive(partial)
@@ -213,7 +213,7 @@ class Media:
             partial.unlink(missing_ok=True)
             raise Refused(
                 f"the media archive came out unreadable ({error}): {dump} holds the database "
-                "without the uploads; run sh run.sh backup again"
+                "without the uploads, and no older backup was removed"
             ) from None
         partial.rename(path)
         say(

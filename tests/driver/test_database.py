@@ -81,13 +81,16 @@ def old_backup(project, tmp_path):
     return old
 
 
-def test_a_backup_is_private_named_and_pruned(project, old_backup):
+def test_a_backup_is_private_named_and_pruned_only_when_asked(project, old_backup):
     project_, runner = project
-    path = Database(project_).backup("pre-restore")
+    database = Database(project_)
+    path = database.backup("pre-restore")
     old = old_backup
     assert path.parent == old.parent and path.name.endswith("-pre-restore.dump")
     assert path.stat().st_mode & 0o777 == 0o600
-    assert not old.exists()
+    assert old.exists()  # the caller prunes once the whole backup is in place
+    database.prune()
+    assert not old.exists() and path.exists()
     (dump,) = runner.ran("pg_dump")
     assert dump[-9:] == ["exec", "-T", "db", "pg_dump", "-U", "app", "-d", "app", "--format=custom"]
 
@@ -124,5 +127,15 @@ def test_a_restore_that_lacks_tables_is_dropped_and_nothing_is_swapped(project, 
 
 
 def test_pruning_never_removes_the_backup_about_to_be_restored(project, old_backup):
-    Database(project[0]).backup("pre-restore", keep=old_backup)
+    database = Database(project[0])
+    database.backup("pre-restore")
+    database.prune(keep=old_backup)
     assert old_backup.exists()
+
+
+def test_a_wrong_backup_keep_is_refused_before_the_dump(project, tmp_path):
+    project_, runner = project
+    project_.settings.driver["backup_keep"] = "ten"
+    with pytest.raises(Refused, match="BACKUP_KEEP must be a whole number"):
+        Database(project_).backup()
+    assert not runner.ran("pg_dump")

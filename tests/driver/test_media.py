@@ -221,6 +221,37 @@ def test_a_failed_media_archive_leaves_no_partial_file_and_says_so(project, tmp_
     assert dump.name.endswith(".dump")
 
 
+@pytest.mark.parametrize("tar", [Done(2), "unreadable"])
+def test_a_failed_media_archive_prunes_no_older_backup(project, tmp_path, tar):
+    """BACKUP_KEEP=1 and one complete pair: it stays, the only good backup."""
+    project_, runner = project
+    if tar == "unreadable":
+        runner.write(has("--entrypoint", "tar"), b"not a tar")
+    else:
+        runner.answer(has("--entrypoint", "tar"), tar)
+    project_.settings.driver["backup_keep"] = "1"
+    (tmp_path / "backups").mkdir()
+    pair = ["dev-app-20200101T000000Z.dump", "dev-app-20200101T000000Z.media.tar"]
+    for name in pair:
+        (tmp_path / "backups" / name).write_bytes(b"old")
+    with pytest.raises(Refused, match="without the uploads, and no older backup was removed"):
+        commands._backup_with_media(project_)
+    assert all((tmp_path / "backups" / name).exists() for name in pair)
+
+
+def test_a_failed_pre_restore_backup_says_nothing_was_restored(restorable, tarball):
+    project_, runner, dump = restorable
+    dump.with_name(archive_name(dump.name)).write_bytes(tarball)
+    runner.answers.insert(0, (has("--entrypoint", "tar"), Done(2)))
+    with pytest.raises(Refused) as refused:
+        commands.restore(project_, [dump.name, "--yes"])
+    assert str(refused.value).startswith(
+        "the pre-restore backup failed, so nothing was restored: the media archive failed"
+    )
+    assert "sh run.sh backup again" not in str(refused.value)
+    assert not runner.ran("-c", stage_script()) and not runner.ran("--single-transaction")
+
+
 def test_an_unreadable_media_archive_is_not_kept(project, tmp_path):
     project_, runner = project
     runner.write(has("--entrypoint", "tar"), b"tar: short read")
@@ -269,7 +300,9 @@ def test_pruning_keeps_the_media_archive_of_the_backup_being_restored(project, t
     kept = tmp_path / "backups" / "dev-app-20200101T000000Z.dump"
     kept.write_bytes(b"old")
     kept.with_name(archive_name(kept.name)).write_bytes(b"old")
-    Database(project_).backup("pre-restore", keep=kept)
+    database = Database(project_)
+    database.backup("pre-restore")
+    database.prune(keep=kept)
     assert kept.exists() and kept.with_name(archive_name(kept.name)).exists()
 
 
