@@ -34,6 +34,9 @@ SERVICE = "web"  # its image and the mode's media volume
 STAGING, REPLACED = ".restoring", ".replaced"  # inside the volume, never archived
 DUMP_SUFFIX, MEDIA_SUFFIX = ".dump", ".media.tar"
 INTERRUPTED = 3  # the staging script's exit status when REPLACED is left over
+# GNU tar's exit status when a file changed or went while it read it (a site
+# in use); the archive is whole, and read back by read_archive like any.
+TAR_CHANGED = 1
 
 
 @dataclass(frozen=True)
@@ -57,12 +60,19 @@ def archive_path(dump: Path) -> Path:
 
 
 def archive_argv(compose: Compose, root: str = MEDIA_ROOT) -> Argv:
-    """tar of the media volume to stdout, without the restore's own directories."""
+    """tar of the media volume to stdout, without the restore's own directories.
+    An upload written or deleted meanwhile is no warning (see archived)."""
     return compose.one_off(
-        SERVICE, "-cf", "-", "-C", root, "--anchored",
-        f"--exclude=./{STAGING}", f"--exclude=./{REPLACED}", ".",
+        SERVICE, "-cf", "-", "--warning=no-file-changed", "--warning=no-file-removed",
+        "-C", root, "--anchored", f"--exclude=./{STAGING}", f"--exclude=./{REPLACED}", ".",
         entrypoint="tar",
     )  # fmt: skip
+
+
+def archived(returncode: int) -> bool:
+    """Did archive_argv write a whole archive? 0, or TAR_CHANGED when an upload
+    changed or was removed while tar read it; 2 or more is a failure."""
+    return returncode in (0, TAR_CHANGED)
 
 
 def stage_script(root: str = MEDIA_ROOT) -> str:
@@ -200,9 +210,10 @@ class Media:
             done = self.runner.run(archive_argv(self.project.compose), stdout=partial, quiet=True)
         finally:
             os.umask(old_umask)
-        if not done.ok:
-            partial.unlink(missing_ok=True)
+        if done.stderr.strip():
             print(done.stderr.rstrip(), file=sys.stderr)
+        if not archived(done.returncode):
+            partial.unlink(missing_ok=True)
             raise Refused(
                 f"the media archive failed (above): {dump} holds the database without "
                 "the uploads, and no older backup was removed"
@@ -216,6 +227,8 @@ class Media:
                 "without the uploads, and no older backup was removed"
             ) from None
         partial.rename(path)
+        if done.returncode == TAR_CHANGED:
+            say("media: uploads changed or were removed while tar read them (a site in use)")
         say(
             f"media backup: {path} ({contents.files} files, {size_text(path.stat().st_size)}, "
             f"{time.monotonic() - started:.0f} s)"

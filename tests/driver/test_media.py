@@ -19,6 +19,7 @@ from driver.media import (
     Media,
     archive_argv,
     archive_name,
+    archived,
     discard_argv,
     extracted,
     mismatch,
@@ -95,14 +96,31 @@ def test_object_storage_is_any_backend_but_filesystem(
 def test_the_command_lines_use_the_web_image_in_a_one_off_container():
     assert archive_argv(COMPOSE) == [
         *BASE, "--entrypoint", "tar", "web",
-        "-cf", "-", "-C", "/srv/media", "--anchored",
-        "--exclude=./.restoring", "--exclude=./.replaced", ".",
+        "-cf", "-", "--warning=no-file-changed", "--warning=no-file-removed",
+        "-C", "/srv/media", "--anchored", "--exclude=./.restoring", "--exclude=./.replaced", ".",
     ]  # fmt: skip
     assert stage_argv(COMPOSE) == [*BASE, "--entrypoint", "sh", "web", "-c", stage_script()]
     assert discard_argv(COMPOSE) == [
         *BASE, "--entrypoint", "rm", "web", "-rf", "/srv/media/.restoring",
     ]  # fmt: skip
     assert stage_script("/srv/my media").splitlines()[:2] == ["set -eu", "cd '/srv/my media'"]
+
+
+def test_the_archive_command_line_is_gnu_tars(tmp_path):
+    """archive_argv's tar words, run with the host's GNU tar: it takes them,
+    leaves the restore's directories out, and the archive reads back."""
+    root = tmp_path / "media"
+    write_tree(root, {**TREE, ".restoring/x": b"staged", ".replaced/y": b"old"})
+    argv = archive_argv(COMPOSE, str(root))
+    with (tmp_path / "a.tar").open("wb") as out:
+        done = subprocess.run(["tar", *argv[argv.index("web") + 1 :]], stdout=out, check=False)
+    assert done.returncode == 0
+    assert read_archive(tmp_path / "a.tar") == Contents(len(TREE), sum(map(len, TREE.values())))
+
+
+@pytest.mark.parametrize(("status", "whole"), [(0, True), (1, True), (2, False), (125, False)])
+def test_tar_exit_1_files_changed_while_read_is_a_whole_archive(status, whole):
+    assert archived(status) is whole
 
 
 def test_stage_then_swap_replaces_the_media_with_the_archive_exactly(tmp_path):
@@ -250,6 +268,29 @@ def test_a_failed_pre_restore_backup_says_nothing_was_restored(restorable, tarba
     )
     assert "sh run.sh backup again" not in str(refused.value)
     assert not runner.ran("-c", stage_script()) and not runner.ran("--single-transaction")
+
+
+def test_uploads_changed_during_the_archive_still_make_a_backup(project, tarball, capsys):
+    """tar exits 1 (a file changed or went while read): the archive is kept,
+    read back and checked like any, and one line says so."""
+    project_, runner = project
+    runner.answer(has("--entrypoint", "tar"), Done(1))
+    runner.write(has("--entrypoint", "tar"), tarball)
+    dump = commands._backup_with_media(project_)
+    archive = dump.with_name(archive_name(dump.name))
+    assert archive.read_bytes() == tarball
+    err = capsys.readouterr().err
+    assert "uploads changed or were removed while tar read them" in err
+    assert f"media backup: {archive} ({len(TREE)} files, " in err
+
+
+def test_tar_exit_1_with_an_unreadable_archive_is_still_refused(project, tmp_path):
+    project_, runner = project
+    runner.answer(has("--entrypoint", "tar"), Done(1))
+    runner.write(has("--entrypoint", "tar"), b"")
+    with pytest.raises(Refused, match="came out unreadable"):
+        commands._backup_with_media(project_)
+    assert [p.suffix for p in (tmp_path / "backups").iterdir()] == [".dump"]
 
 
 def test_an_unreadable_media_archive_is_not_kept(project, tmp_path):
