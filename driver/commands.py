@@ -133,7 +133,9 @@ def backup(project: Project, args: list[str]) -> int:
     versioning or replication). BACKUP_KEEP counts a dump and its media
     archive as one backup and removes them together, once the new backup is
     complete (a failed media archive removes none). The pre-migrate backup
-    of a deploy is the database alone (a migration does not touch uploads).
+    of a deploy is the database alone (a migration does not touch uploads);
+    it counts too, but the newest backup with a media archive is never
+    removed, kept beyond BACKUP_KEEP if need be.
     """
     if args:
         raise UsageError("backup takes no arguments (BACKUP_DIR and BACKUP_KEEP are settings)")

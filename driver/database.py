@@ -3,7 +3,7 @@ and the database swap that run them.
 
 A backup is one ``pg_dump --format=custom`` snapshot streamed to the host
 (the uploads' archive beside it is media.py's; retention removes the two
-together); a restore goes into a new database, is checked against the
+together, and never the newest backup that has one); a restore goes into a new database, is checked against the
 archive, and only then renamed into place, so a failed restore changes nothing.
 """
 
@@ -83,13 +83,30 @@ def backup_name(data_mode: str, database: str, when: datetime, label: str = "") 
     return f"{data_mode}-{database}-{stamp}{'-' + label if label else ''}.dump"
 
 
+def _ours(names: list[str], prefix: str) -> list[str]:
+    """The dumps of this mode and database (``prefix``), newest first."""
+    ours = [n for n in names if n.startswith(prefix) and BACKUP_NAME.match(n[len(prefix) :])]
+    return sorted(ours, reverse=True)
+
+
+def kept_for_media(names: list[str], prefix: str, keep: int) -> str:
+    """The newest backup that has a media archive when it is not among the
+    newest ``keep`` (database-only pre-migrate dumps pushed it out): it is
+    kept anyway, so that retention never removes every copy of the uploads."""
+    ours = _ours(names, prefix)
+    with_media = [n for n in ours if media.archive_name(n) in names]
+    if keep <= 0 or not with_media or with_media[0] in ours[:keep]:
+        return ""
+    return with_media[0]
+
+
 def to_prune(names: list[str], prefix: str, keep: int) -> list[str]:
     """Backups beyond the newest ``keep`` whose names start with ``prefix``
-    (names sort by time); keep 0 keeps them all."""
+    (names sort by time), but the one kept_for_media; keep 0 keeps them all."""
     if keep <= 0:
         return []
-    ours = [n for n in names if n.startswith(prefix) and BACKUP_NAME.match(n[len(prefix) :])]
-    return sorted(ours, reverse=True)[keep:]
+    spared = kept_for_media(names, prefix, keep)
+    return [n for n in _ours(names, prefix)[keep:] if n != spared]
 
 
 def backup_keep(value: str) -> int:
@@ -178,9 +195,16 @@ class Database:
         newest = self.keep_newest()
         directory = self.backup_dir
         prefix = f"{self.data_mode}-{self.name}-"
-        for old in to_prune(sorted(p.name for p in directory.iterdir()), prefix, newest):
+        names = sorted(p.name for p in directory.iterdir())
+        for old in to_prune(names, prefix, newest):
             if keep is None or (directory / old).resolve() != keep.resolve():
                 self._remove_pair(directory / old, newest)
+        spared = kept_for_media(names, prefix, newest)
+        if spared:
+            say(
+                f"kept {directory / spared} beyond BACKUP_KEEP={newest}: it is the newest "
+                "backup with a media archive (the newer ones are the database alone)"
+            )
 
     @staticmethod
     def _remove_pair(dump: Path, newest: int) -> None:

@@ -12,10 +12,12 @@ from driver.database import (
     backup_name,
     exists_sql,
     ident,
+    kept_for_media,
     literal,
     rename_sql,
     to_prune,
 )
+from driver.modes import PROD
 from driver.runner import Done
 from fakes import has
 
@@ -43,6 +45,39 @@ def test_retention_keeps_the_newest_of_this_mode_and_database_only():
     assert to_prune(names, "prod-app-", 2) == ["prod-app-20261122T101500Z.dump"]
     assert to_prune(names, "prod-app-", 0) == []
     assert to_prune(names, "prod-app-", 10) == []
+
+
+MIGRATES = [f"prod-app-202611{day:02}T000000Z-pre-migrate.dump" for day in range(10, 20)]
+PAIR = ["prod-app-20261101T000000Z.dump", "prod-app-20261101T000000Z.media.tar"]
+
+
+def test_retention_never_removes_the_newest_backup_with_media():
+    """Ten deploys that migrate (database-only dumps) do not push out the
+    last backup of the uploads; an older pair still goes."""
+    older = ["prod-app-20261001T000000Z.dump", "prod-app-20261001T000000Z.media.tar"]
+    names = sorted(MIGRATES + PAIR + older)
+    assert kept_for_media(names, "prod-app-", 10) == PAIR[0]
+    assert to_prune(names, "prod-app-", 10) == [older[0]]
+    assert to_prune(names, "prod-app-", 0) == []
+    # Among the newest: nothing kept beyond BACKUP_KEEP.
+    assert kept_for_media(names, "prod-app-", 11) == ""
+    assert to_prune(names, "prod-app-", 11) == [older[0]]
+    assert kept_for_media(MIGRATES, "prod-app-", 2) == ""  # no media archive at all
+
+
+def test_pruning_keeps_the_newest_pair_and_says_why(project, tmp_path, capsys):
+    project_, _ = project
+    project_.mode, project_.mode_given = PROD, True
+    backups = tmp_path / "backups"
+    backups.mkdir()
+    for name in MIGRATES + PAIR:
+        (backups / name).write_bytes(b"old")
+    Database(project_).prune()  # BACKUP_KEEP=10
+    assert sorted(p.name for p in backups.iterdir()) == sorted(MIGRATES + PAIR)
+    assert (
+        f"kept {backups / PAIR[0]} beyond BACKUP_KEEP=10: it is the newest backup with a "
+        "media archive" in capsys.readouterr().err
+    )
 
 
 @pytest.mark.parametrize("value", ["", "ten", "-1", "2.5"])
