@@ -131,12 +131,24 @@ def discard_argv(compose: Compose, root: str = MEDIA_ROOT) -> Argv:
 # -- archives and what was extracted (pure) ------------------------------------------
 
 
+def _special(member: tarfile.TarInfo) -> str:
+    """What a member that is no directory, regular file or hard link is."""
+    if member.issym():
+        return "a symbolic link"
+    if member.ischr() or member.isblk():
+        return "a device"
+    return "a FIFO" if member.isfifo() else "a special file"
+
+
 def read_archive(path: Path) -> Contents:
     """The regular files (hard links count as the file they name) and bytes
     of an uncompressed tar, read on the host. Refused when the file is not
-    one, or names a path outside the tree or the restore's own directories."""
+    one, names a path outside the tree or the restore's own directories, or
+    holds anything but directories, regular files and hard links to its own
+    files: a symbolic link (or a device, a FIFO) is never extracted."""
     sizes: dict[str, int] = {}
     files = size = 0
+    not_ours = "it is not a media archive of run.sh (nothing was changed)"
     try:
         with tarfile.open(path, "r:") as archive:
             for member in archive:
@@ -144,15 +156,24 @@ def read_archive(path: Path) -> Contents:
                 top = name.parts[0] if name.parts else ""
                 if name.is_absolute() or ".." in name.parts or top in (STAGING, REPLACED):
                     raise Refused(
-                        f"{path} names {member.name!r}, outside the media tree; "
-                        "it is not a media archive of run.sh (nothing was changed)"
+                        f"{path} names {member.name!r}, outside the media tree; {not_ours}"
                     )
                 if member.isreg():
                     sizes[str(name)] = member.size
                     files, size = files + 1, size + member.size
                 elif member.islnk():
-                    files += 1
-                    size += sizes.get(str(PurePosixPath(member.linkname)), 0)
+                    target = str(PurePosixPath(member.linkname))
+                    if target not in sizes:  # GNU tar archives a file before its links
+                        raise Refused(
+                            f"{path} holds {member.name!r}, a hard link to {member.linkname!r}, "
+                            f"which names no earlier file of the archive; {not_ours}"
+                        )
+                    files, size = files + 1, size + sizes[target]
+                elif not member.isdir():
+                    raise Refused(
+                        f"{path} holds {member.name!r}, {_special(member)}: a media archive "
+                        f"holds only directories, files and hard links; {not_ours}"
+                    )
     except (tarfile.TarError, OSError) as error:
         raise Refused(
             f"{path} is not a complete tar archive ({error}); sh run.sh backup writes one beside "

@@ -201,6 +201,63 @@ def test_an_archive_naming_paths_outside_the_tree_is_refused(tmp_path, name):
         read_archive(path)
 
 
+def _member(name: str, kind: bytes, linkname: str = "") -> tarfile.TarInfo:
+    member = tarfile.TarInfo(name)
+    member.type, member.linkname = kind, linkname
+    return member
+
+
+@pytest.mark.parametrize(
+    ("member", "says"),
+    [
+        (_member("./static", tarfile.SYMTYPE, "/etc"), "'./static', a symbolic link"),
+        (_member("./a/passwd", tarfile.SYMTYPE, "../../etc/passwd"), "a symbolic link"),
+        (_member("./null", tarfile.CHRTYPE), "'./null', a device"),
+        (_member("./disk", tarfile.BLKTYPE), "a device"),
+        (_member("./pipe", tarfile.FIFOTYPE), "'./pipe', a FIFO"),
+        (_member("./shadow", tarfile.LNKTYPE, "/etc/shadow"), "a hard link to '/etc/shadow'"),
+        (_member("./later", tarfile.LNKTYPE, "./ok.txt"), "which names no earlier file"),
+    ],
+    ids=[
+        "symlink out",
+        "symlink up",
+        "char device",
+        "block device",
+        "fifo",
+        "hard link out",
+        "hard link ahead",
+    ],
+)
+def test_an_archive_with_links_or_special_files_is_refused(tmp_path, member, says):
+    """Only directories, regular files and hard links to files already in
+    the archive: GNU tar would extract anything else as it is."""
+    path = tmp_path / "crafted.media.tar"
+    with tarfile.open(path, "w") as archive:
+        archive.addfile(_member("./a", tarfile.DIRTYPE))
+        archive.addfile(member)
+        ok = tarfile.TarInfo("./ok.txt")
+        ok.size = 2
+        archive.addfile(ok, io.BytesIO(b"ok"))
+    with pytest.raises(Refused) as refused:
+        read_archive(path)
+    message = str(refused.value)
+    assert says in message and message.endswith("(nothing was changed)")
+    assert "\n" not in message
+
+
+def test_a_media_volume_holding_a_symlink_is_no_backup(project, tmp_path):
+    """The archive read back after tar is checked alike: a backup a restore
+    would refuse is not kept."""
+    project_, runner = project
+    source = tmp_path / "source"
+    write_tree(source, {"a.txt": b"a"})
+    (source / "link").symlink_to("/etc/passwd")
+    runner.write(has("--entrypoint", "tar"), tar_of(source, tmp_path / "s.tar").read_bytes())
+    with pytest.raises(Refused, match="came out unreadable .*'./link', a symbolic link"):
+        commands._backup_with_media(project_)
+    assert [p.suffix for p in (tmp_path / "backups").iterdir()] == [".dump"]
+
+
 def test_what_was_extracted_must_match_the_archive():
     assert extracted("0\n120\n3\n") == Contents(3, 123)
     assert mismatch(Contents(3, 123), Contents(3, 123)) == ""
