@@ -162,7 +162,7 @@ def restore(project: Project, args: list[str]) -> int:
     The dump is checked first (pg_restore --list), and so is FILE's media
     archive when one is beside it (FILE with .media.tar for .dump: a tar
     archive, its files and bytes read). Then a pre-restore backup (database
-    and media) is taken and the uploads are extracted into a staging
+    and media; the media alone when the database does not exist) is taken and the uploads are extracted into a staging
     directory in the media volume and checked against the archive, all
     while web serves. Then web stops, the dump is restored into a new
     database, checked and swapped in, the staged uploads are swapped in for
@@ -215,6 +215,11 @@ def restore(project: Project, args: list[str]) -> int:
     try:
         if database.exists(database.name):
             _backup_with_media(project, "pre-restore", keep=archive)
+        elif expected is not None:  # never replace the uploads without a copy
+            say(
+                f"database {database.name} does not exist: the pre-restore backup is the media alone"
+            )
+            uploads.backup(database.backup_path("pre-restore"))
     except Refused as error:
         raise Refused(f"the pre-restore backup failed, so nothing was restored: {error}") from None
     if expected is not None:

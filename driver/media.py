@@ -216,7 +216,8 @@ class Media:
 
     def backup(self, dump: Path) -> Path | None:
         """Archive the media volume beside ``dump`` (a partial file never
-        carries the archive's name); None with object storage."""
+        carries the archive's name); None with object storage. ``dump`` not
+        written: a media-only backup (restore's, with no database to dump)."""
         if self.backend:
             say(
                 f"media: not copied (STORAGE_BACKEND={self.backend}: uploads are in the bucket; "
@@ -225,6 +226,11 @@ class Media:
             return None
         path = archive_path(dump)
         partial = path.with_name(path.name + ".partial")
+        lost = (
+            f"{dump} holds the database without the uploads, and no older backup was removed"
+            if dump.exists()
+            else "no copy of the media was written"
+        )
         started = time.monotonic()
         old_umask = os.umask(0o077)
         try:
@@ -235,18 +241,12 @@ class Media:
             print(done.stderr.rstrip(), file=sys.stderr)
         if not archived(done.returncode):
             partial.unlink(missing_ok=True)
-            raise Refused(
-                f"the media archive failed (above): {dump} holds the database without "
-                "the uploads, and no older backup was removed"
-            )
+            raise Refused(f"the media archive failed (above): {lost}")
         try:
             contents = read_archive(partial)
         except Refused as error:
             partial.unlink(missing_ok=True)
-            raise Refused(
-                f"the media archive came out unreadable ({error}): {dump} holds the database "
-                "without the uploads, and no older backup was removed"
-            ) from None
+            raise Refused(f"the media archive came out unreadable ({error}): {lost}") from None
         partial.rename(path)
         if done.returncode == TAR_CHANGED:
             say("media: uploads changed or were removed while tar read them (a site in use)")

@@ -3,6 +3,7 @@ with the host's sh and GNU tar on a folder in tmp_path, never Docker), the
 archive check, retention by pairs, and backup and restore with a fake runner."""
 
 import io
+import re
 import subprocess
 import tarfile
 from pathlib import Path
@@ -483,3 +484,40 @@ def test_a_failed_database_restore_discards_the_staged_media(restorable, tarball
         commands.restore(project_, [dump.name, "--yes"])
     assert runner.ran("--entrypoint", "rm", "/srv/media/.restoring")
     assert not runner.ran("-c", swap_script())
+
+
+def test_a_missing_database_still_gets_a_copy_of_the_media_it_replaces(restorable, tarball, capsys):
+    """No database to dump: the pre-restore backup is the media alone, with
+    the usual name, before anything is staged or swapped."""
+    project_, runner, dump = restorable
+    dump.with_name(archive_name(dump.name)).write_bytes(tarball)
+    runner.answers.insert(0, (lambda argv: any("FROM pg_database" in a for a in argv), Done(0)))
+    sizes = "".join(f"{len(data)}\n" for data in TREE.values())
+    runner.answer(has("--entrypoint", "sh", "-c", stage_script()), Done(0, sizes))
+    assert commands.restore(project_, [dump.name, "--yes"]) == 0
+    assert not runner.ran("pg_dump")
+    (copy,) = (dump.parent / "backups").iterdir()
+    assert re.fullmatch(r"prod-app-\d{8}T\d{6}Z-pre-restore\.media\.tar", copy.name)
+    assert copy.read_bytes() == tarball
+    steps = {"copy": has("--entrypoint", "tar"), "stage": has("-c", stage_script())}
+    assert [n for argv in runner.calls for n, match in steps.items() if match(argv)] == list(steps)
+    assert "database app does not exist: the pre-restore backup is the media alone" in (
+        capsys.readouterr().err
+    )
+
+
+def test_a_missing_database_and_a_failed_media_copy_restore_nothing(restorable, tarball):
+    project_, runner, dump = restorable
+    dump.with_name(archive_name(dump.name)).write_bytes(tarball)
+    runner.answers.insert(0, (lambda argv: any("FROM pg_database" in a for a in argv), Done(0)))
+    runner.answers.insert(0, (has("--entrypoint", "tar"), Done(2)))
+    with pytest.raises(Refused, match=r"nothing was restored: .*no copy of the media was written"):
+        commands.restore(project_, [dump.name, "--yes"])
+    assert not runner.ran("-c", stage_script()) and not runner.ran("--single-transaction")
+
+
+def test_a_missing_database_without_media_archive_takes_no_backup(restorable):
+    project_, runner, dump = restorable
+    runner.answers.insert(0, (lambda argv: any("FROM pg_database" in a for a in argv), Done(0)))
+    assert commands.restore(project_, [dump.name, "--yes"]) == 0
+    assert not runner.ran("--entrypoint", "tar") and not runner.ran("pg_dump")
