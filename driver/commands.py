@@ -238,18 +238,13 @@ def restore(project: Project, args: list[str]) -> int:
         if slot:
             project.runner.run(["docker", "start", *(c.id for c in serving)], quiet=True)
         raise Refused("restore failed (above); the database and media were not changed")
-    swapped = expected is None or uploads.swap()
+    media_failure = "" if expected is None else uploads.swap()
     if slot:
         argv = project.compose.up("--no-deps", "--no-recreate", slot)
         if project.runner.run(argv, capture=False).returncode != 0:
             project.up_failed()
-    if not swapped:
-        raise Refused(
-            f"the database was restored from {archive}, but swapping the media in failed "
-            f"(above): in the media volume, {media.MEDIA_ROOT}/{media.REPLACED} holds what was "
-            f"there and {media.MEDIA_ROOT}/{media.STAGING} the restored files; move them "
-            "into place by hand"
-        )
+    if media_failure:
+        raise Refused(f"the database was restored from {archive}, but {media_failure}")
     say(
         f"restored {archive} into {database.name} in {time.monotonic() - started:.0f} s: "
         f"{database.summary(database.name)}"

@@ -34,6 +34,9 @@ SERVICE = "web"  # its image and the mode's media volume
 STAGING, REPLACED = ".restoring", ".replaced"  # inside the volume, never archived
 DUMP_SUFFIX, MEDIA_SUFFIX = ".dump", ".media.tar"
 INTERRUPTED = 3  # the staging script's exit status when REPLACED is left over
+# The swap script's exit status at each of its steps (swap_failure says
+# where each leaves the trees).
+SWAP_UNMOVED, SWAP_ASIDE, SWAP_IN, SWAP_STAGING_LEFT, SWAP_REPLACED_LEFT = 10, 11, 12, 13, 14
 # GNU tar's exit status when a file changed or went while it read it (a site
 # in use); the archive is whole, and read back by read_archive like any.
 TAR_CHANGED = 1
@@ -90,30 +93,70 @@ def stage_script(root: str = MEDIA_ROOT) -> str:
     ])  # fmt: skip
 
 
-def _each_entry(command: str, skip: tuple[str, ...] = ()) -> list[str]:
+def _each_entry(command: str, skip: tuple[str, ...] = (), status: int = 1) -> list[str]:
     """Lines of POSIX sh running ``command "$entry"`` for every entry of the
-    current directory, dot files included, but ``skip``."""
+    current directory, dot files included, but ``skip``; exit ``status`` on
+    the first failure."""
     lines = ["for entry in * .[!.]* ..?*; do"]
     if skip:
         lines.append(f"  case $entry in {'|'.join(skip)}) continue ;; esac")
-    lines += [f'  if [ -e "$entry" ] || [ -L "$entry" ]; then {command} "$entry"; fi', "done"]
+    lines += [
+        f'  if [ -e "$entry" ] || [ -L "$entry" ]; then {command} "$entry" || exit {status}; fi',
+        "done",
+    ]
     return lines
 
 
 def swap_script(root: str = MEDIA_ROOT) -> str:
     """Move the current entries of ``root`` into ``.replaced``, the staged ones
-    in, then remove ``.replaced``: renames within one volume."""
+    in, then remove ``.replaced``: renames within one volume. Each step exits
+    with its own status (SWAP_*) when it fails."""
     return "\n".join([
         "set -eu",
-        f"cd {shlex.quote(root)}",
-        f"mkdir {REPLACED}",
-        *_each_entry(f"mv -t {REPLACED} --", skip=(STAGING, REPLACED)),
-        f"cd {STAGING}",
-        *_each_entry("mv -t .. --"),
-        "cd ..",
-        f"rmdir {STAGING}",
-        f"rm -rf {REPLACED}",
+        f"cd {shlex.quote(root)} || exit {SWAP_UNMOVED}",
+        f"mkdir {REPLACED} || exit {SWAP_UNMOVED}",
+        *_each_entry(f"mv -t {REPLACED} --", skip=(STAGING, REPLACED), status=SWAP_ASIDE),
+        f"cd {STAGING} || exit {SWAP_IN}",
+        *_each_entry("mv -t .. --", status=SWAP_IN),
+        f"cd .. || exit {SWAP_STAGING_LEFT}",
+        f"rmdir {STAGING} || exit {SWAP_STAGING_LEFT}",
+        f"rm -rf {REPLACED} || exit {SWAP_REPLACED_LEFT}",
     ])  # fmt: skip
+
+
+def swap_failure(returncode: int, root: str = MEDIA_ROOT) -> str:
+    """Where a failed swap left the trees, by the step it stopped at."""
+    replaced, staging = f"{root}/{REPLACED}", f"{root}/{STAGING}"
+    next_restore = f"the next media restore refuses while {replaced} exists"
+    return {
+        SWAP_UNMOVED: (
+            f"the media swap failed before moving anything: the media are as they were and "
+            f"{staging} holds the restored files; move its entries into place, or delete it"
+        ),
+        SWAP_ASIDE: (
+            f"the media swap failed while moving the current media aside: {replaced} holds "
+            f"part of them, the rest is in place, and {staging} holds the restored files; "
+            "move them into place by hand"
+        ),
+        SWAP_IN: (
+            f"the media swap failed while moving the restored files in: {replaced} holds the "
+            f"media that were there, and the restored files are partly in place, the rest in "
+            f"{staging}; move those into place, then delete {replaced} ({next_restore})"
+        ),
+        SWAP_STAGING_LEFT: (
+            f"the restored files are in place, but {staging} could not be removed and "
+            f"{replaced} still holds the media that were there; check and delete both "
+            f"({next_restore})"
+        ),
+        SWAP_REPLACED_LEFT: (
+            f"the restored media are in place; only deleting the media they replaced, "
+            f"{replaced}, failed: delete it ({next_restore})"
+        ),
+    }.get(
+        returncode,
+        f"the media swap failed (exit {returncode}): {replaced} may hold the media that were "
+        f"there and {staging} the restored files; check both and move them into place by hand",
+    )
 
 
 def stage_argv(compose: Compose, root: str = MEDIA_ROOT) -> Argv:
@@ -267,7 +310,8 @@ class Media:
                 "was interrupted and it holds the media that restore replaced; move its "
                 "entries back into place and delete it first. Nothing was changed"
             )
-        problem = done.stderr.strip().splitlines()[-1:] if not done.ok else []
+        if not done.ok and done.stderr.strip():
+            print(done.stderr.rstrip(), file=sys.stderr)
         found = extracted(done.stdout)
         if done.ok and not mismatch(expected, found):
             say(
@@ -276,7 +320,7 @@ class Media:
             )
             return
         self.discard()
-        reason = f"extraction failed: {problem[0] if problem else 'no message'}"
+        reason = f"extraction failed (exit {done.returncode}, above)"
         raise Refused(
             f"{archive}: {reason if not done.ok else mismatch(expected, found)}; "
             "the media and the database were not changed"
@@ -285,9 +329,12 @@ class Media:
     def discard(self) -> None:
         self.runner.run(discard_argv(self.project.compose), quiet=True)
 
-    def swap(self) -> bool:
-        """Put the staged media in place of the current media."""
+    def swap(self) -> str:
+        """Put the staged media in place of the current media: '', or where
+        a failure left the trees (its stderr shown above)."""
         done = self.runner.run(swap_argv(self.project.compose), quiet=True)
-        if not done.ok:
+        if done.ok:
+            return ""
+        if done.stderr.strip():
             print(done.stderr.rstrip(), file=sys.stderr)
-        return done.ok
+        return swap_failure(done.returncode)

@@ -16,6 +16,11 @@ from driver.console import Refused
 from driver.database import Database
 from driver.media import (
     INTERRUPTED,
+    SWAP_ASIDE,
+    SWAP_IN,
+    SWAP_REPLACED_LEFT,
+    SWAP_STAGING_LEFT,
+    SWAP_UNMOVED,
     Contents,
     Media,
     archive_argv,
@@ -27,6 +32,7 @@ from driver.media import (
     read_archive,
     stage_argv,
     stage_script,
+    swap_failure,
     swap_script,
 )
 from driver.modes import PROD
@@ -63,9 +69,13 @@ def tar_of(source: Path, target: Path) -> Path:
     return target
 
 
-def sh(script: str, stdin: Path | None = None) -> subprocess.CompletedProcess:
+def sh(
+    script: str, stdin: Path | None = None, env: dict | None = None
+) -> subprocess.CompletedProcess:
     with open(stdin or "/dev/null", "rb") as data:
-        return subprocess.run(["sh", "-c", script], stdin=data, capture_output=True, check=False)
+        return subprocess.run(
+            ["sh", "-c", script], stdin=data, capture_output=True, check=False, env=env
+        )
 
 
 def test_a_media_archive_has_its_dumps_stem():
@@ -151,6 +161,38 @@ def test_a_failed_extraction_removes_the_staging_and_leaves_the_media(tmp_path):
     assert sh(stage_script(str(root)), stdin=truncated).returncode != 0
     assert read_tree(root) == {"old.jpg": b"old"}
     assert not (root / ".restoring").exists()
+
+
+@pytest.mark.parametrize(
+    ("failing", "current", "status", "says"),
+    [
+        ("mkdir", True, SWAP_UNMOVED, "failed before moving anything: the media are as they were"),
+        ("mv", True, SWAP_ASIDE, "failed while moving the current media aside"),
+        ("mv", False, SWAP_IN, "failed while moving the restored files in"),
+        ("rmdir", True, SWAP_STAGING_LEFT, "the restored files are in place, but"),
+        ("rm", True, SWAP_REPLACED_LEFT, "the restored media are in place; only deleting"),
+    ],
+)
+def test_a_failed_swap_says_at_which_step(tmp_path, failing, current, status, says):
+    """Each step of the swap exits with its own status, and the message
+    says where that leaves each tree (the failing command is a stub on PATH)."""
+    source, root, stubs = tmp_path / "source", tmp_path / "media", tmp_path / "bin"
+    write_tree(source, TREE)
+    write_tree(root, {"old.jpg": b"old"} if current else {})
+    root.mkdir(exist_ok=True)
+    assert sh(stage_script(str(root)), stdin=tar_of(source, tmp_path / "a.tar")).returncode == 0
+    stubs.mkdir()
+    (stubs / failing).write_text("#!/bin/sh\nexit 1\n")
+    (stubs / failing).chmod(0o755)
+    env = {"PATH": f"{stubs}:/usr/bin:/bin"}
+    assert sh(swap_script(str(root)), env=env).returncode == status
+    assert says in swap_failure(status, str(root))
+    if status == SWAP_REPLACED_LEFT:  # everything in place; .replaced alone is left
+        assert read_tree(root) == {**TREE, ".replaced/old.jpg": b"old"}
+
+
+def test_a_swap_failure_the_script_did_not_name_says_so():
+    assert swap_failure(1).startswith("the media swap failed (exit 1): /srv/media/.replaced may")
 
 
 def test_an_interrupted_swap_left_behind_stops_the_next_restore(tmp_path):
@@ -413,6 +455,16 @@ def test_staging_that_does_not_match_the_archive_is_discarded(project, tmp_path)
     assert runner.ran("--entrypoint", "rm", "/srv/media/.restoring")
 
 
+def test_a_failed_extraction_shows_tars_messages_and_discards(project, tmp_path, capsys):
+    project_, runner = project
+    stderr = "tar: ./a: Cannot write: No space left on device\ntar: Exiting with failure status\n"
+    runner.answer(has("--entrypoint", "sh"), Done(2, "", stderr))
+    with pytest.raises(Refused, match=r"extraction failed \(exit 2, above\); the media and"):
+        Media(project_).stage(tmp_path / "a.media.tar", Contents(2, 10))
+    assert stderr.rstrip() in capsys.readouterr().err  # every line, not the last alone
+    assert runner.ran("--entrypoint", "rm", "/srv/media/.restoring")
+
+
 def test_a_swap_left_over_is_named_and_nothing_is_discarded(project, tmp_path):
     project_, runner = project
     runner.answer(has("--entrypoint", "sh"), Done(INTERRUPTED))
@@ -521,3 +573,18 @@ def test_a_missing_database_without_media_archive_takes_no_backup(restorable):
     runner.answers.insert(0, (lambda argv: any("FROM pg_database" in a for a in argv), Done(0)))
     assert commands.restore(project_, [dump.name, "--yes"]) == 0
     assert not runner.ran("--entrypoint", "tar") and not runner.ran("pg_dump")
+
+
+def test_a_swap_that_fails_at_its_last_step_says_the_media_are_in_place(restorable, tarball):
+    project_, runner, dump = restorable
+    dump.with_name(archive_name(dump.name)).write_bytes(tarball)
+    sizes = "".join(f"{len(data)}\n" for data in TREE.values())
+    runner.answer(has("--entrypoint", "sh", "-c", stage_script()), Done(0, sizes))
+    runner.answer(has("-c", swap_script()), Done(SWAP_REPLACED_LEFT, "", "rm: cannot remove"))
+    with pytest.raises(Refused) as refused:
+        commands.restore(project_, [dump.name, "--yes"])
+    assert str(refused.value) == (
+        f"the database was restored from {dump}, but the restored media are in place; only "
+        "deleting the media they replaced, /srv/media/.replaced, failed: delete it (the next "
+        "media restore refuses while /srv/media/.replaced exists)"
+    )
