@@ -162,15 +162,15 @@ def restore(project: Project, args: list[str]) -> int:
     The dump is checked first (pg_restore --list), and so is FILE's media
     archive when one is beside it (FILE with .media.tar for .dump: a tar
     archive, its files and bytes read). Then a pre-restore backup (database
-    and media; the media alone when the database does not exist) is taken and the uploads are extracted into a staging
-    directory in the media volume and checked against the archive, all
-    while web serves. Then web stops, the dump is restored into a new
-    database, checked and swapped in, the staged uploads are swapped in for
-    the current ones (renames in the volume), and web comes back:
-    a restore that fails changes nothing, but for that last swap, whose
-    failure says where each tree is. Without a media archive (pre-migrate
-    backups, older ones) the uploads are left as they are; with object
-    storage too.
+    and media; the media alone when the database does not exist) is taken
+    and the uploads are extracted into a staging directory in the media
+    volume and checked against the archive, all while web serves. Then web
+    stops, the dump is restored into a new database, checked and swapped in,
+    the staged uploads are swapped in for the current ones (renames in the
+    volume), and web comes back: a restore that fails changes nothing, but
+    for that last swap, whose failure says at which step and where each
+    tree is. Without a media archive (pre-migrate backups, older ones) the
+    uploads are left as they are; with object storage too.
     """
     files: list[str] = []
     assume_yes = False

@@ -3,8 +3,9 @@ and the database swap that run them.
 
 A backup is one ``pg_dump --format=custom`` snapshot streamed to the host
 (the uploads' archive beside it is media.py's; retention removes the two
-together, and never the newest backup that has one); a restore goes into a new database, is checked against the
-archive, and only then renamed into place, so a failed restore changes nothing.
+together, and never the newest backup that has one); a restore goes into a
+new database, is checked against the archive, and only then renamed into
+place, so a failed restore changes nothing.
 """
 
 from __future__ import annotations
