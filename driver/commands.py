@@ -131,8 +131,11 @@ def backup(project: Project, args: list[str]) -> int:
     was deleted in between. With object storage (STORAGE_BACKEND) no media
     is copied: the uploads are in the bucket (protect it with the provider's
     versioning or replication). BACKUP_KEEP counts a dump and its media
-    archive as one backup and removes them together. The pre-migrate backup
-    of a deploy is the database alone (a migration does not touch uploads).
+    archive as one backup and removes them together, once the new backup is
+    complete (a failed media archive removes none). The pre-migrate backup
+    of a deploy is the database alone (a migration does not touch uploads);
+    it counts too, but the newest backup with a media archive is never
+    removed, kept beyond BACKUP_KEEP if need be.
     """
     if args:
         raise UsageError("backup takes no arguments (BACKUP_DIR and BACKUP_KEEP are settings)")
@@ -144,9 +147,12 @@ def backup(project: Project, args: list[str]) -> int:
 
 
 def _backup_with_media(project: Project, label: str = "", keep: Path | None = None) -> Path:
-    """The database dump, then the media archive of the same stem beside it."""
-    dump = Database(project).backup(label, keep=keep)
+    """The database dump, then the media archive of the same stem beside it;
+    old backups are pruned only once both are in place (never ``keep``)."""
+    database = Database(project)
+    dump = database.backup(label)
     Media(project).backup(dump)
+    database.prune(keep=keep)
     return dump
 
 
@@ -156,15 +162,15 @@ def restore(project: Project, args: list[str]) -> int:
     The dump is checked first (pg_restore --list), and so is FILE's media
     archive when one is beside it (FILE with .media.tar for .dump: a tar
     archive, its files and bytes read). Then a pre-restore backup (database
-    and media) is taken and the uploads are extracted into a staging
-    directory in the media volume and checked against the archive, all
-    while web serves. Then web stops, the dump is restored into a new
-    database, checked and swapped in, the staged uploads are swapped in for
-    the current ones (renames in the volume), and web comes back:
-    a restore that fails changes nothing, but for that last swap, whose
-    failure says where each tree is. Without a media archive (pre-migrate
-    backups, older ones) the uploads are left as they are; with object
-    storage too.
+    and media; the media alone when the database does not exist) is taken
+    and the uploads are extracted into a staging directory in the media
+    volume and checked against the archive, all while web serves. Then web
+    stops, the dump is restored into a new database, checked and swapped in,
+    the staged uploads are swapped in for the current ones (renames in the
+    volume), and web comes back: a restore that fails changes nothing, but
+    for that last swap, whose failure says at which step and where each
+    tree is. Without a media archive (pre-migrate backups, older ones) the
+    uploads are left as they are; with object storage too.
     """
     files: list[str] = []
     assume_yes = False
@@ -206,8 +212,16 @@ def restore(project: Project, args: list[str]) -> int:
             "confirmation did not match; nothing was changed (scripts: --yes)",
         )
     started = time.monotonic()
-    if database.exists(database.name):
-        _backup_with_media(project, "pre-restore", keep=archive)
+    try:
+        if database.exists(database.name):
+            _backup_with_media(project, "pre-restore", keep=archive)
+        elif expected is not None:  # never replace the uploads without a copy
+            say(
+                f"database {database.name} does not exist: the pre-restore backup is the media alone"
+            )
+            uploads.backup(database.backup_path("pre-restore"))
+    except Refused as error:
+        raise Refused(f"the pre-restore backup failed, so nothing was restored: {error}") from None
     if expected is not None:
         uploads.stage(media_archive, expected)  # the current media untouched until the swap
     serving = Rollout(project).serving()  # web, or web-alt after a deploy
@@ -224,18 +238,13 @@ def restore(project: Project, args: list[str]) -> int:
         if slot:
             project.runner.run(["docker", "start", *(c.id for c in serving)], quiet=True)
         raise Refused("restore failed (above); the database and media were not changed")
-    swapped = expected is None or uploads.swap()
+    media_failure = "" if expected is None else uploads.swap()
     if slot:
         argv = project.compose.up("--no-deps", "--no-recreate", slot)
         if project.runner.run(argv, capture=False).returncode != 0:
             project.up_failed()
-    if not swapped:
-        raise Refused(
-            f"the database was restored from {archive}, but swapping the media in failed "
-            f"(above): in the media volume, {media.MEDIA_ROOT}/{media.REPLACED} holds what was "
-            f"there and {media.MEDIA_ROOT}/{media.STAGING} the restored files; move them "
-            "into place by hand"
-        )
+    if media_failure:
+        raise Refused(f"the database was restored from {archive}, but {media_failure}")
     say(
         f"restored {archive} into {database.name} in {time.monotonic() - started:.0f} s: "
         f"{database.summary(database.name)}"

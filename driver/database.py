@@ -3,8 +3,9 @@ and the database swap that run them.
 
 A backup is one ``pg_dump --format=custom`` snapshot streamed to the host
 (the uploads' archive beside it is media.py's; retention removes the two
-together); a restore goes into a new database, is checked against the
-archive, and only then renamed into place, so a failed restore changes nothing.
+together, and never the newest backup that has one); a restore goes into a
+new database, is checked against the archive, and only then renamed into
+place, so a failed restore changes nothing.
 """
 
 from __future__ import annotations
@@ -83,13 +84,30 @@ def backup_name(data_mode: str, database: str, when: datetime, label: str = "") 
     return f"{data_mode}-{database}-{stamp}{'-' + label if label else ''}.dump"
 
 
+def _ours(names: list[str], prefix: str) -> list[str]:
+    """The dumps of this mode and database (``prefix``), newest first."""
+    ours = [n for n in names if n.startswith(prefix) and BACKUP_NAME.match(n[len(prefix) :])]
+    return sorted(ours, reverse=True)
+
+
+def kept_for_media(names: list[str], prefix: str, keep: int) -> str:
+    """The newest backup that has a media archive when it is not among the
+    newest ``keep`` (database-only pre-migrate dumps pushed it out): it is
+    kept anyway, so that retention never removes every copy of the uploads."""
+    ours = _ours(names, prefix)
+    with_media = [n for n in ours if media.archive_name(n) in names]
+    if keep <= 0 or not with_media or with_media[0] in ours[:keep]:
+        return ""
+    return with_media[0]
+
+
 def to_prune(names: list[str], prefix: str, keep: int) -> list[str]:
     """Backups beyond the newest ``keep`` whose names start with ``prefix``
-    (names sort by time); keep 0 keeps them all."""
+    (names sort by time), but the one kept_for_media; keep 0 keeps them all."""
     if keep <= 0:
         return []
-    ours = [n for n in names if n.startswith(prefix) and BACKUP_NAME.match(n[len(prefix) :])]
-    return sorted(ours, reverse=True)[keep:]
+    spared = kept_for_media(names, prefix, keep)
+    return [n for n in _ours(names, prefix)[keep:] if n != spared]
 
 
 def backup_keep(value: str) -> int:
@@ -126,13 +144,13 @@ class Database:
 
     # -- backup ------------------------------------------------------------------
 
-    def backup(self, label: str = "", keep: Path | None = None) -> Path:
-        """pg_dump into BACKUP_DIR; the file's path. One snapshot (consistent
-        while web keeps writing); a partial file never carries a backup's name.
-        The database alone: commands.py adds the media archive where wanted.
-        Pruning counts a dump and its media archive as one backup and never
-        removes ``keep`` (a backup about to be restored) or its archive."""
-        newest = backup_keep(self.project.settings.driver["backup_keep"])
+    def keep_newest(self) -> int:
+        """BACKUP_KEEP, checked."""
+        return backup_keep(self.project.settings.driver["backup_keep"])
+
+    def backup_path(self, label: str = "") -> Path:
+        """The path of a new backup in BACKUP_DIR (created if need be): one
+        per second at most, so that names sort in time."""
         directory = self.backup_dir
         try:
             directory.mkdir(parents=True, exist_ok=True)
@@ -140,11 +158,19 @@ class Database:
             raise Refused(
                 f"cannot create BACKUP_DIR {directory}: check the path and its permissions"
             ) from None
-        while True:  # one backup per second at most, so that names sort in time
+        while True:
             path = directory / backup_name(self.data_mode, self.name, datetime.now(), label)
-            if not path.exists():
-                break
+            if not path.exists() and not media.archive_path(path).exists():
+                return path
             time.sleep(1)
+
+    def backup(self, label: str = "") -> Path:
+        """pg_dump into BACKUP_DIR; the file's path. One snapshot (consistent
+        while web keeps writing); a partial file never carries a backup's name.
+        The database alone: commands.py adds the media archive where wanted.
+        Nothing is pruned here: ``prune`` once the whole backup is in place."""
+        self.keep_newest()  # a wrong BACKUP_KEEP is refused before anything is written
+        path = self.backup_path(label)
         partial = path.with_name(path.name + ".partial")
         started = time.monotonic()
         argv = self.project.compose.exec(
@@ -161,11 +187,25 @@ class Database:
         partial.rename(path)
         size = path.stat().st_size
         say(f"backup: {path} ({size_text(size)}, {time.monotonic() - started:.0f} s)")
+        return path
+
+    def prune(self, keep: Path | None = None) -> None:
+        """Remove the backups beyond the newest BACKUP_KEEP, each dump with its
+        media archive; never ``keep`` (a backup about to be restored) or its
+        archive. Run it only after a complete backup: a failed one prunes nothing."""
+        newest = self.keep_newest()
+        directory = self.backup_dir
         prefix = f"{self.data_mode}-{self.name}-"
-        for old in to_prune(sorted(p.name for p in directory.iterdir()), prefix, newest):
+        names = sorted(p.name for p in directory.iterdir())
+        for old in to_prune(names, prefix, newest):
             if keep is None or (directory / old).resolve() != keep.resolve():
                 self._remove_pair(directory / old, newest)
-        return path
+        spared = kept_for_media(names, prefix, newest)
+        if spared:
+            say(
+                f"kept {directory / spared} beyond BACKUP_KEEP={newest}: it is the newest "
+                "backup with a media archive (the newer ones are the database alone)"
+            )
 
     @staticmethod
     def _remove_pair(dump: Path, newest: int) -> None:

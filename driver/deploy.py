@@ -75,8 +75,7 @@ def gate_warning(logs: str) -> str:
 def uses_dev_s3(mode: Mode, settings: Settings) -> bool:
     """Development with STORAGE_BACKEND=s3: web's uploads go to the dev S3
     server, compose.dev.yml's s3 service (profile s3)."""
-    backend = settings.web.get("STORAGE_BACKEND", "").strip().lower()
-    return mode.name == "dev" and backend == "s3"
+    return mode.name == "dev" and settings.storage_backend == "s3"
 
 
 def start_dev(project: Project) -> None:
@@ -202,6 +201,7 @@ class Deploy:
         # uploads, and archiving every upload on each deploy would be slow.
         # A restore of it leaves the media as it is (commands.restore).
         pre_migrate = self.db.backup("pre-migrate")
+        self.db.prune()
         started = time.monotonic()
         if self.migrate():
             say(f"migrated in {time.monotonic() - started:.0f} s")
@@ -212,9 +212,12 @@ class Deploy:
         """A migrate failed: keep what it left in a backup, put the pre-migrate
         backup back, and say all of it in one paragraph."""
         try:
-            at_failure = str(self.db.backup("failed-migrate", keep=pre_migrate))
+            failed = self.db.backup("failed-migrate")
         except Refused:
             at_failure = "(could not be saved)"
+        else:
+            at_failure = str(failed)
+            self.db.prune(keep=pre_migrate)
         if not self.db.restore(pre_migrate):
             raise Refused(
                 "DEPLOY FAILED: a migration failed and the automatic restore failed too. "

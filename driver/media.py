@@ -27,13 +27,19 @@ from driver.compose import Compose
 from driver.console import Refused, say, size_text
 from driver.project import Project
 from driver.runner import Argv
+from driver.settings import FILESYSTEM
 
 MEDIA_ROOT = "/srv/media"  # MEDIA_ROOT of the web image (docker/Dockerfile)
 SERVICE = "web"  # its image and the mode's media volume
 STAGING, REPLACED = ".restoring", ".replaced"  # inside the volume, never archived
 DUMP_SUFFIX, MEDIA_SUFFIX = ".dump", ".media.tar"
-FILESYSTEM = ("", "filesystem")
 INTERRUPTED = 3  # the staging script's exit status when REPLACED is left over
+# The swap script's exit status at each of its steps (swap_failure says
+# where each leaves the trees).
+SWAP_UNMOVED, SWAP_ASIDE, SWAP_IN, SWAP_STAGING_LEFT, SWAP_REPLACED_LEFT = 10, 11, 12, 13, 14
+# GNU tar's exit status when a file changed or went while it read it (a site
+# in use); the archive is whole, and read back by read_archive like any.
+TAR_CHANGED = 1
 
 
 @dataclass(frozen=True)
@@ -53,23 +59,23 @@ def archive_path(dump: Path) -> Path:
     return dump.with_name(archive_name(dump.name))
 
 
-def object_storage(web_env: dict[str, str]) -> str:
-    """The STORAGE_BACKEND of web's resolved environment when uploads go to a
-    bucket; '' for filesystem media (also when the setting does not exist)."""
-    backend = web_env.get("STORAGE_BACKEND", "").strip()
-    return "" if backend.lower() in FILESYSTEM else backend
-
-
 # -- command lines and scripts (pure) -----------------------------------------------
 
 
 def archive_argv(compose: Compose, root: str = MEDIA_ROOT) -> Argv:
-    """tar of the media volume to stdout, without the restore's own directories."""
+    """tar of the media volume to stdout, without the restore's own directories.
+    An upload written or deleted meanwhile is no warning (see archived)."""
     return compose.one_off(
-        SERVICE, "-cf", "-", "-C", root, "--anchored",
-        f"--exclude=./{STAGING}", f"--exclude=./{REPLACED}", ".",
+        SERVICE, "-cf", "-", "--warning=no-file-changed", "--warning=no-file-removed",
+        "-C", root, "--anchored", f"--exclude=./{STAGING}", f"--exclude=./{REPLACED}", ".",
         entrypoint="tar",
     )  # fmt: skip
+
+
+def archived(returncode: int) -> bool:
+    """Did archive_argv write a whole archive? 0, or TAR_CHANGED when an upload
+    changed or was removed while tar read it; 2 or more is a failure."""
+    return returncode in (0, TAR_CHANGED)
 
 
 def stage_script(root: str = MEDIA_ROOT) -> str:
@@ -87,30 +93,70 @@ def stage_script(root: str = MEDIA_ROOT) -> str:
     ])  # fmt: skip
 
 
-def _each_entry(command: str, skip: tuple[str, ...] = ()) -> list[str]:
+def _each_entry(command: str, skip: tuple[str, ...] = (), status: int = 1) -> list[str]:
     """Lines of POSIX sh running ``command "$entry"`` for every entry of the
-    current directory, dot files included, but ``skip``."""
+    current directory, dot files included, but ``skip``; exit ``status`` on
+    the first failure."""
     lines = ["for entry in * .[!.]* ..?*; do"]
     if skip:
         lines.append(f"  case $entry in {'|'.join(skip)}) continue ;; esac")
-    lines += [f'  if [ -e "$entry" ] || [ -L "$entry" ]; then {command} "$entry"; fi', "done"]
+    lines += [
+        f'  if [ -e "$entry" ] || [ -L "$entry" ]; then {command} "$entry" || exit {status}; fi',
+        "done",
+    ]
     return lines
 
 
 def swap_script(root: str = MEDIA_ROOT) -> str:
     """Move the current entries of ``root`` into ``.replaced``, the staged ones
-    in, then remove ``.replaced``: renames within one volume."""
+    in, then remove ``.replaced``: renames within one volume. Each step exits
+    with its own status (SWAP_*) when it fails."""
     return "\n".join([
         "set -eu",
-        f"cd {shlex.quote(root)}",
-        f"mkdir {REPLACED}",
-        *_each_entry(f"mv -t {REPLACED} --", skip=(STAGING, REPLACED)),
-        f"cd {STAGING}",
-        *_each_entry("mv -t .. --"),
-        "cd ..",
-        f"rmdir {STAGING}",
-        f"rm -rf {REPLACED}",
+        f"cd {shlex.quote(root)} || exit {SWAP_UNMOVED}",
+        f"mkdir {REPLACED} || exit {SWAP_UNMOVED}",
+        *_each_entry(f"mv -t {REPLACED} --", skip=(STAGING, REPLACED), status=SWAP_ASIDE),
+        f"cd {STAGING} || exit {SWAP_IN}",
+        *_each_entry("mv -t .. --", status=SWAP_IN),
+        f"cd .. || exit {SWAP_STAGING_LEFT}",
+        f"rmdir {STAGING} || exit {SWAP_STAGING_LEFT}",
+        f"rm -rf {REPLACED} || exit {SWAP_REPLACED_LEFT}",
     ])  # fmt: skip
+
+
+def swap_failure(returncode: int, root: str = MEDIA_ROOT) -> str:
+    """Where a failed swap left the trees, by the step it stopped at."""
+    replaced, staging = f"{root}/{REPLACED}", f"{root}/{STAGING}"
+    next_restore = f"the next media restore refuses while {replaced} exists"
+    return {
+        SWAP_UNMOVED: (
+            f"the media swap failed before moving anything: the media are as they were and "
+            f"{staging} holds the restored files; move its entries into place, or delete it"
+        ),
+        SWAP_ASIDE: (
+            f"the media swap failed while moving the current media aside: {replaced} holds "
+            f"part of them, the rest is in place, and {staging} holds the restored files; "
+            "move them into place by hand"
+        ),
+        SWAP_IN: (
+            f"the media swap failed while moving the restored files in: {replaced} holds the "
+            f"media that were there, and the restored files are partly in place, the rest in "
+            f"{staging}; move those into place, then delete {replaced} ({next_restore})"
+        ),
+        SWAP_STAGING_LEFT: (
+            f"the restored files are in place, but {staging} could not be removed and "
+            f"{replaced} still holds the media that were there; check and delete both "
+            f"({next_restore})"
+        ),
+        SWAP_REPLACED_LEFT: (
+            f"the restored media are in place; only deleting the media they replaced, "
+            f"{replaced}, failed: delete it ({next_restore})"
+        ),
+    }.get(
+        returncode,
+        f"the media swap failed (exit {returncode}): {replaced} may hold the media that were "
+        f"there and {staging} the restored files; check both and move them into place by hand",
+    )
 
 
 def stage_argv(compose: Compose, root: str = MEDIA_ROOT) -> Argv:
@@ -128,12 +174,24 @@ def discard_argv(compose: Compose, root: str = MEDIA_ROOT) -> Argv:
 # -- archives and what was extracted (pure) ------------------------------------------
 
 
+def _special(member: tarfile.TarInfo) -> str:
+    """What a member that is no directory, regular file or hard link is."""
+    if member.issym():
+        return "a symbolic link"
+    if member.ischr() or member.isblk():
+        return "a device"
+    return "a FIFO" if member.isfifo() else "a special file"
+
+
 def read_archive(path: Path) -> Contents:
     """The regular files (hard links count as the file they name) and bytes
     of an uncompressed tar, read on the host. Refused when the file is not
-    one, or names a path outside the tree or the restore's own directories."""
+    one, names a path outside the tree or the restore's own directories, or
+    holds anything but directories, regular files and hard links to its own
+    files: a symbolic link (or a device, a FIFO) is never extracted."""
     sizes: dict[str, int] = {}
     files = size = 0
+    not_ours = "it is not a media archive of run.sh (nothing was changed)"
     try:
         with tarfile.open(path, "r:") as archive:
             for member in archive:
@@ -141,15 +199,24 @@ def read_archive(path: Path) -> Contents:
                 top = name.parts[0] if name.parts else ""
                 if name.is_absolute() or ".." in name.parts or top in (STAGING, REPLACED):
                     raise Refused(
-                        f"{path} names {member.name!r}, outside the media tree; "
-                        "it is not a media archive of run.sh (nothing was changed)"
+                        f"{path} names {member.name!r}, outside the media tree; {not_ours}"
                     )
                 if member.isreg():
                     sizes[str(name)] = member.size
                     files, size = files + 1, size + member.size
                 elif member.islnk():
-                    files += 1
-                    size += sizes.get(str(PurePosixPath(member.linkname)), 0)
+                    target = str(PurePosixPath(member.linkname))
+                    if target not in sizes:  # GNU tar archives a file before its links
+                        raise Refused(
+                            f"{path} holds {member.name!r}, a hard link to {member.linkname!r}, "
+                            f"which names no earlier file of the archive; {not_ours}"
+                        )
+                    files, size = files + 1, size + sizes[target]
+                elif not member.isdir():
+                    raise Refused(
+                        f"{path} holds {member.name!r}, {_special(member)}: a media archive "
+                        f"holds only directories, files and hard links; {not_ours}"
+                    )
     except (tarfile.TarError, OSError) as error:
         raise Refused(
             f"{path} is not a complete tar archive ({error}); sh run.sh backup writes one beside "
@@ -186,11 +253,14 @@ class Media:
 
     @property
     def backend(self) -> str:
-        return object_storage(self.project.settings.web)
+        """The object storage the uploads go to; '' for filesystem media."""
+        backend = self.project.settings.storage_backend
+        return "" if backend == FILESYSTEM else backend
 
     def backup(self, dump: Path) -> Path | None:
         """Archive the media volume beside ``dump`` (a partial file never
-        carries the archive's name); None with object storage."""
+        carries the archive's name); None with object storage. ``dump`` not
+        written: a media-only backup (restore's, with no database to dump)."""
         if self.backend:
             say(
                 f"media: not copied (STORAGE_BACKEND={self.backend}: uploads are in the bucket; "
@@ -199,28 +269,30 @@ class Media:
             return None
         path = archive_path(dump)
         partial = path.with_name(path.name + ".partial")
+        lost = (
+            f"{dump} holds the database without the uploads, and no older backup was removed"
+            if dump.exists()
+            else "no copy of the media was written"
+        )
         started = time.monotonic()
         old_umask = os.umask(0o077)
         try:
             done = self.runner.run(archive_argv(self.project.compose), stdout=partial, quiet=True)
         finally:
             os.umask(old_umask)
-        if not done.ok:
-            partial.unlink(missing_ok=True)
+        if done.stderr.strip():
             print(done.stderr.rstrip(), file=sys.stderr)
-            raise Refused(
-                f"the media archive failed (above): {dump} holds the database without "
-                "the uploads; run sh run.sh backup again"
-            )
+        if not archived(done.returncode):
+            partial.unlink(missing_ok=True)
+            raise Refused(f"the media archive failed (above): {lost}")
         try:
             contents = read_archive(partial)
         except Refused as error:
             partial.unlink(missing_ok=True)
-            raise Refused(
-                f"the media archive came out unreadable ({error}): {dump} holds the database "
-                "without the uploads; run sh run.sh backup again"
-            ) from None
+            raise Refused(f"the media archive came out unreadable ({error}): {lost}") from None
         partial.rename(path)
+        if done.returncode == TAR_CHANGED:
+            say("media: uploads changed or were removed while tar read them (a site in use)")
         say(
             f"media backup: {path} ({contents.files} files, {size_text(path.stat().st_size)}, "
             f"{time.monotonic() - started:.0f} s)"
@@ -238,7 +310,8 @@ class Media:
                 "was interrupted and it holds the media that restore replaced; move its "
                 "entries back into place and delete it first. Nothing was changed"
             )
-        problem = done.stderr.strip().splitlines()[-1:] if not done.ok else []
+        if not done.ok and done.stderr.strip():
+            print(done.stderr.rstrip(), file=sys.stderr)
         found = extracted(done.stdout)
         if done.ok and not mismatch(expected, found):
             say(
@@ -247,7 +320,7 @@ class Media:
             )
             return
         self.discard()
-        reason = f"extraction failed: {problem[0] if problem else 'no message'}"
+        reason = f"extraction failed (exit {done.returncode}, above)"
         raise Refused(
             f"{archive}: {reason if not done.ok else mismatch(expected, found)}; "
             "the media and the database were not changed"
@@ -256,9 +329,12 @@ class Media:
     def discard(self) -> None:
         self.runner.run(discard_argv(self.project.compose), quiet=True)
 
-    def swap(self) -> bool:
-        """Put the staged media in place of the current media."""
+    def swap(self) -> str:
+        """Put the staged media in place of the current media: '', or where
+        a failure left the trees (its stderr shown above)."""
         done = self.runner.run(swap_argv(self.project.compose), quiet=True)
-        if not done.ok:
+        if done.ok:
+            return ""
+        if done.stderr.strip():
             print(done.stderr.rstrip(), file=sys.stderr)
-        return done.ok
+        return swap_failure(done.returncode)

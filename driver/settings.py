@@ -22,6 +22,7 @@ PORT_SETTINGS = {
     ("proxy", 443): "HTTPS_PORT",
 }
 HOST_WEB_PORT = "HOST_WEB_PORT"
+FILESYSTEM = "filesystem"  # STORAGE_BACKEND's default: uploads in the media volume
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,12 @@ class Settings:
     @property
     def database_url(self) -> str:
         return self.web.get("DATABASE_URL", "")
+
+    @property
+    def storage_backend(self) -> str:
+        """web's STORAGE_BACKEND as the app reads it (app/config/storage.py):
+        stripped, lower case, FILESYSTEM when empty or not set."""
+        return self.web.get("STORAGE_BACKEND", "").strip().lower() or FILESYSTEM
 
     def published(self, service: str) -> list[Port]:
         return self.ports.get(service, [])

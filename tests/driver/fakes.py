@@ -46,16 +46,20 @@ class FakeRunner(Runner):
         return Done(0)
 
     def write(self, match: Match, data: bytes) -> None:
-        """What argv that ``match`` accepts writes to its stdout file (else a fake dump)."""
+        """What argv that ``match`` accepts writes to its stdout file, whatever its
+        exit status (else a fake dump when it succeeds)."""
         self.outputs.append((match, data))
 
     def run(self, argv, *, capture=True, quiet=False, stdin=None, stdout=None, env=None):  # type: ignore[no-untyped-def]
         done = self._reply(argv)
         if stdin is not None:
             self.stdins.append(Path(stdin))
-        if stdout is not None and done.ok:
-            data = next((d for match, d in self.outputs if match(argv)), b"PGDMP fake archive")
-            Path(stdout).write_bytes(data)
+        if stdout is not None:  # what write() gave, whatever the status; else a dump if ok
+            data = next((d for match, d in self.outputs if match(argv)), None)
+            if data is None and done.ok:
+                data = b"PGDMP fake archive"
+            if data is not None:
+                Path(stdout).write_bytes(data)
         return done
 
     def attach(self, argv: list[str]) -> int:

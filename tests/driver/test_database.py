@@ -12,10 +12,12 @@ from driver.database import (
     backup_name,
     exists_sql,
     ident,
+    kept_for_media,
     literal,
     rename_sql,
     to_prune,
 )
+from driver.modes import PROD
 from driver.runner import Done
 from fakes import has
 
@@ -43,6 +45,39 @@ def test_retention_keeps_the_newest_of_this_mode_and_database_only():
     assert to_prune(names, "prod-app-", 2) == ["prod-app-20261122T101500Z.dump"]
     assert to_prune(names, "prod-app-", 0) == []
     assert to_prune(names, "prod-app-", 10) == []
+
+
+MIGRATES = [f"prod-app-202611{day:02}T000000Z-pre-migrate.dump" for day in range(10, 20)]
+PAIR = ["prod-app-20261101T000000Z.dump", "prod-app-20261101T000000Z.media.tar"]
+
+
+def test_retention_never_removes_the_newest_backup_with_media():
+    """Ten deploys that migrate (database-only dumps) do not push out the
+    last backup of the uploads; an older pair still goes."""
+    older = ["prod-app-20261001T000000Z.dump", "prod-app-20261001T000000Z.media.tar"]
+    names = sorted(MIGRATES + PAIR + older)
+    assert kept_for_media(names, "prod-app-", 10) == PAIR[0]
+    assert to_prune(names, "prod-app-", 10) == [older[0]]
+    assert to_prune(names, "prod-app-", 0) == []
+    # Among the newest: nothing kept beyond BACKUP_KEEP.
+    assert kept_for_media(names, "prod-app-", 11) == ""
+    assert to_prune(names, "prod-app-", 11) == [older[0]]
+    assert kept_for_media(MIGRATES, "prod-app-", 2) == ""  # no media archive at all
+
+
+def test_pruning_keeps_the_newest_pair_and_says_why(project, tmp_path, capsys):
+    project_, _ = project
+    project_.mode, project_.mode_given = PROD, True
+    backups = tmp_path / "backups"
+    backups.mkdir()
+    for name in MIGRATES + PAIR:
+        (backups / name).write_bytes(b"old")
+    Database(project_).prune()  # BACKUP_KEEP=10
+    assert sorted(p.name for p in backups.iterdir()) == sorted(MIGRATES + PAIR)
+    assert (
+        f"kept {backups / PAIR[0]} beyond BACKUP_KEEP=10: it is the newest backup with a "
+        "media archive" in capsys.readouterr().err
+    )
 
 
 @pytest.mark.parametrize("value", ["", "ten", "-1", "2.5"])
@@ -81,13 +116,16 @@ def old_backup(project, tmp_path):
     return old
 
 
-def test_a_backup_is_private_named_and_pruned(project, old_backup):
+def test_a_backup_is_private_named_and_pruned_only_when_asked(project, old_backup):
     project_, runner = project
-    path = Database(project_).backup("pre-restore")
+    database = Database(project_)
+    path = database.backup("pre-restore")
     old = old_backup
     assert path.parent == old.parent and path.name.endswith("-pre-restore.dump")
     assert path.stat().st_mode & 0o777 == 0o600
-    assert not old.exists()
+    assert old.exists()  # the caller prunes once the whole backup is in place
+    database.prune()
+    assert not old.exists() and path.exists()
     (dump,) = runner.ran("pg_dump")
     assert dump[-9:] == ["exec", "-T", "db", "pg_dump", "-U", "app", "-d", "app", "--format=custom"]
 
@@ -124,5 +162,15 @@ def test_a_restore_that_lacks_tables_is_dropped_and_nothing_is_swapped(project, 
 
 
 def test_pruning_never_removes_the_backup_about_to_be_restored(project, old_backup):
-    Database(project[0]).backup("pre-restore", keep=old_backup)
+    database = Database(project[0])
+    database.backup("pre-restore")
+    database.prune(keep=old_backup)
     assert old_backup.exists()
+
+
+def test_a_wrong_backup_keep_is_refused_before_the_dump(project, tmp_path):
+    project_, runner = project
+    project_.settings.driver["backup_keep"] = "ten"
+    with pytest.raises(Refused, match="BACKUP_KEEP must be a whole number"):
+        Database(project_).backup()
+    assert not runner.ran("pg_dump")

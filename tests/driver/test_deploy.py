@@ -142,6 +142,18 @@ def test_pending_migrations_are_backed_up_then_migrated(deploy, tmp_path):
     assert not runner.ran("--entrypoint", "tar")  # the database alone: no media archive
 
 
+def test_the_pre_migrate_backup_prunes_old_backups(deploy, tmp_path):
+    deploy_, runner = deploy
+    deploy_.project.settings.driver["backup_keep"] = "1"
+    (tmp_path / "backups").mkdir()
+    old = tmp_path / "backups" / "prod-app-20200101T000000Z-pre-migrate.dump"
+    old.write_bytes(b"old")
+    runner.answer(ends("migrate", "plan"), Done(10, "apply catalog.0002_note\n"))
+    deploy_.run()
+    (backup,) = (tmp_path / "backups").iterdir()
+    assert backup.name.endswith("-pre-migrate.dump") and backup != old
+
+
 def test_the_migration_gate_refuses_before_anything_changes(deploy):
     deploy_, runner = deploy
     runner.answer(ends("migrate", "plan"), Done(11))

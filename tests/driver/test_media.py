@@ -3,6 +3,7 @@ with the host's sh and GNU tar on a folder in tmp_path, never Docker), the
 archive check, retention by pairs, and backup and restore with a fake runner."""
 
 import io
+import re
 import subprocess
 import tarfile
 from pathlib import Path
@@ -15,17 +16,23 @@ from driver.console import Refused
 from driver.database import Database
 from driver.media import (
     INTERRUPTED,
+    SWAP_ASIDE,
+    SWAP_IN,
+    SWAP_REPLACED_LEFT,
+    SWAP_STAGING_LEFT,
+    SWAP_UNMOVED,
     Contents,
     Media,
     archive_argv,
     archive_name,
+    archived,
     discard_argv,
     extracted,
     mismatch,
-    object_storage,
     read_archive,
     stage_argv,
     stage_script,
+    swap_failure,
     swap_script,
 )
 from driver.modes import PROD
@@ -62,9 +69,13 @@ def tar_of(source: Path, target: Path) -> Path:
     return target
 
 
-def sh(script: str, stdin: Path | None = None) -> subprocess.CompletedProcess:
+def sh(
+    script: str, stdin: Path | None = None, env: dict | None = None
+) -> subprocess.CompletedProcess:
     with open(stdin or "/dev/null", "rb") as data:
-        return subprocess.run(["sh", "-c", script], stdin=data, capture_output=True, check=False)
+        return subprocess.run(
+            ["sh", "-c", script], stdin=data, capture_output=True, check=False, env=env
+        )
 
 
 def test_a_media_archive_has_its_dumps_stem():
@@ -76,25 +87,51 @@ def test_a_media_archive_has_its_dumps_stem():
 
 
 @pytest.mark.parametrize(
-    ("web", "backend"),
-    [({}, ""), ({"STORAGE_BACKEND": ""}, ""), ({"STORAGE_BACKEND": "filesystem"}, "")]
-    + [({"STORAGE_BACKEND": "s3"}, "s3"), ({"STORAGE_BACKEND": "gcs"}, "gcs")],
+    ("web", "backend", "bucket"),
+    [({}, "filesystem", ""), ({"STORAGE_BACKEND": " "}, "filesystem", "")]
+    + [({"STORAGE_BACKEND": "FileSystem"}, "filesystem", "")]
+    + [({"STORAGE_BACKEND": "s3"}, "s3", "s3"), ({"STORAGE_BACKEND": " GCS "}, "gcs", "gcs")],
 )
-def test_object_storage_is_any_backend_but_filesystem(web, backend):
-    assert object_storage(web) == backend
+def test_object_storage_is_any_backend_but_filesystem(
+    tmp_path, docker_installed, web, backend, bucket
+):
+    """One reading of STORAGE_BACKEND (settings.py), as the app's; media and
+    the dev S3 profile both use it."""
+    model = config()
+    model["services"]["web"]["environment"].update(web)
+    project_, _ = project_with(tmp_path, model)
+    assert project_.settings.storage_backend == backend
+    assert Media(project_).backend == bucket
 
 
 def test_the_command_lines_use_the_web_image_in_a_one_off_container():
     assert archive_argv(COMPOSE) == [
         *BASE, "--entrypoint", "tar", "web",
-        "-cf", "-", "-C", "/srv/media", "--anchored",
-        "--exclude=./.restoring", "--exclude=./.replaced", ".",
+        "-cf", "-", "--warning=no-file-changed", "--warning=no-file-removed",
+        "-C", "/srv/media", "--anchored", "--exclude=./.restoring", "--exclude=./.replaced", ".",
     ]  # fmt: skip
     assert stage_argv(COMPOSE) == [*BASE, "--entrypoint", "sh", "web", "-c", stage_script()]
     assert discard_argv(COMPOSE) == [
         *BASE, "--entrypoint", "rm", "web", "-rf", "/srv/media/.restoring",
     ]  # fmt: skip
     assert stage_script("/srv/my media").splitlines()[:2] == ["set -eu", "cd '/srv/my media'"]
+
+
+def test_the_archive_command_line_is_gnu_tars(tmp_path):
+    """archive_argv's tar words, run with the host's GNU tar: it takes them,
+    leaves the restore's directories out, and the archive reads back."""
+    root = tmp_path / "media"
+    write_tree(root, {**TREE, ".restoring/x": b"staged", ".replaced/y": b"old"})
+    argv = archive_argv(COMPOSE, str(root))
+    with (tmp_path / "a.tar").open("wb") as out:
+        done = subprocess.run(["tar", *argv[argv.index("web") + 1 :]], stdout=out, check=False)
+    assert done.returncode == 0
+    assert read_archive(tmp_path / "a.tar") == Contents(len(TREE), sum(map(len, TREE.values())))
+
+
+@pytest.mark.parametrize(("status", "whole"), [(0, True), (1, True), (2, False), (125, False)])
+def test_tar_exit_1_files_changed_while_read_is_a_whole_archive(status, whole):
+    assert archived(status) is whole
 
 
 def test_stage_then_swap_replaces_the_media_with_the_archive_exactly(tmp_path):
@@ -124,6 +161,38 @@ def test_a_failed_extraction_removes_the_staging_and_leaves_the_media(tmp_path):
     assert sh(stage_script(str(root)), stdin=truncated).returncode != 0
     assert read_tree(root) == {"old.jpg": b"old"}
     assert not (root / ".restoring").exists()
+
+
+@pytest.mark.parametrize(
+    ("failing", "current", "status", "says"),
+    [
+        ("mkdir", True, SWAP_UNMOVED, "failed before moving anything: the media are as they were"),
+        ("mv", True, SWAP_ASIDE, "failed while moving the current media aside"),
+        ("mv", False, SWAP_IN, "failed while moving the restored files in"),
+        ("rmdir", True, SWAP_STAGING_LEFT, "the restored files are in place, but"),
+        ("rm", True, SWAP_REPLACED_LEFT, "the restored media are in place; only deleting"),
+    ],
+)
+def test_a_failed_swap_says_at_which_step(tmp_path, failing, current, status, says):
+    """Each step of the swap exits with its own status, and the message
+    says where that leaves each tree (the failing command is a stub on PATH)."""
+    source, root, stubs = tmp_path / "source", tmp_path / "media", tmp_path / "bin"
+    write_tree(source, TREE)
+    write_tree(root, {"old.jpg": b"old"} if current else {})
+    root.mkdir(exist_ok=True)
+    assert sh(stage_script(str(root)), stdin=tar_of(source, tmp_path / "a.tar")).returncode == 0
+    stubs.mkdir()
+    (stubs / failing).write_text("#!/bin/sh\nexit 1\n")
+    (stubs / failing).chmod(0o755)
+    env = {"PATH": f"{stubs}:/usr/bin:/bin"}
+    assert sh(swap_script(str(root)), env=env).returncode == status
+    assert says in swap_failure(status, str(root))
+    if status == SWAP_REPLACED_LEFT:  # everything in place; .replaced alone is left
+        assert read_tree(root) == {**TREE, ".replaced/old.jpg": b"old"}
+
+
+def test_a_swap_failure_the_script_did_not_name_says_so():
+    assert swap_failure(1).startswith("the media swap failed (exit 1): /srv/media/.replaced may")
 
 
 def test_an_interrupted_swap_left_behind_stops_the_next_restore(tmp_path):
@@ -175,6 +244,63 @@ def test_an_archive_naming_paths_outside_the_tree_is_refused(tmp_path, name):
         read_archive(path)
 
 
+def _member(name: str, kind: bytes, linkname: str = "") -> tarfile.TarInfo:
+    member = tarfile.TarInfo(name)
+    member.type, member.linkname = kind, linkname
+    return member
+
+
+@pytest.mark.parametrize(
+    ("member", "says"),
+    [
+        (_member("./static", tarfile.SYMTYPE, "/etc"), "'./static', a symbolic link"),
+        (_member("./a/passwd", tarfile.SYMTYPE, "../../etc/passwd"), "a symbolic link"),
+        (_member("./null", tarfile.CHRTYPE), "'./null', a device"),
+        (_member("./disk", tarfile.BLKTYPE), "a device"),
+        (_member("./pipe", tarfile.FIFOTYPE), "'./pipe', a FIFO"),
+        (_member("./shadow", tarfile.LNKTYPE, "/etc/shadow"), "a hard link to '/etc/shadow'"),
+        (_member("./later", tarfile.LNKTYPE, "./ok.txt"), "which names no earlier file"),
+    ],
+    ids=[
+        "symlink out",
+        "symlink up",
+        "char device",
+        "block device",
+        "fifo",
+        "hard link out",
+        "hard link ahead",
+    ],
+)
+def test_an_archive_with_links_or_special_files_is_refused(tmp_path, member, says):
+    """Only directories, regular files and hard links to files already in
+    the archive: GNU tar would extract anything else as it is."""
+    path = tmp_path / "crafted.media.tar"
+    with tarfile.open(path, "w") as archive:
+        archive.addfile(_member("./a", tarfile.DIRTYPE))
+        archive.addfile(member)
+        ok = tarfile.TarInfo("./ok.txt")
+        ok.size = 2
+        archive.addfile(ok, io.BytesIO(b"ok"))
+    with pytest.raises(Refused) as refused:
+        read_archive(path)
+    message = str(refused.value)
+    assert says in message and message.endswith("(nothing was changed)")
+    assert "\n" not in message
+
+
+def test_a_media_volume_holding_a_symlink_is_no_backup(project, tmp_path):
+    """The archive read back after tar is checked alike: a backup a restore
+    would refuse is not kept."""
+    project_, runner = project
+    source = tmp_path / "source"
+    write_tree(source, {"a.txt": b"a"})
+    (source / "link").symlink_to("/etc/passwd")
+    runner.write(has("--entrypoint", "tar"), tar_of(source, tmp_path / "s.tar").read_bytes())
+    with pytest.raises(Refused, match="came out unreadable .*'./link', a symbolic link"):
+        commands._backup_with_media(project_)
+    assert [p.suffix for p in (tmp_path / "backups").iterdir()] == [".dump"]
+
+
 def test_what_was_extracted_must_match_the_archive():
     assert extracted("0\n120\n3\n") == Contents(3, 123)
     assert mismatch(Contents(3, 123), Contents(3, 123)) == ""
@@ -211,6 +337,60 @@ def test_a_failed_media_archive_leaves_no_partial_file_and_says_so(project, tmp_
         commands._backup_with_media(project_)
     (dump,) = (tmp_path / "backups").iterdir()  # the dump is kept; no .partial left
     assert dump.name.endswith(".dump")
+
+
+@pytest.mark.parametrize("tar", [Done(2), "unreadable"])
+def test_a_failed_media_archive_prunes_no_older_backup(project, tmp_path, tar):
+    """BACKUP_KEEP=1 and one complete pair: it stays, the only good backup."""
+    project_, runner = project
+    if tar == "unreadable":
+        runner.write(has("--entrypoint", "tar"), b"not a tar")
+    else:
+        runner.answer(has("--entrypoint", "tar"), tar)
+    project_.settings.driver["backup_keep"] = "1"
+    (tmp_path / "backups").mkdir()
+    pair = ["dev-app-20200101T000000Z.dump", "dev-app-20200101T000000Z.media.tar"]
+    for name in pair:
+        (tmp_path / "backups" / name).write_bytes(b"old")
+    with pytest.raises(Refused, match="without the uploads, and no older backup was removed"):
+        commands._backup_with_media(project_)
+    assert all((tmp_path / "backups" / name).exists() for name in pair)
+
+
+def test_a_failed_pre_restore_backup_says_nothing_was_restored(restorable, tarball):
+    project_, runner, dump = restorable
+    dump.with_name(archive_name(dump.name)).write_bytes(tarball)
+    runner.answers.insert(0, (has("--entrypoint", "tar"), Done(2)))
+    with pytest.raises(Refused) as refused:
+        commands.restore(project_, [dump.name, "--yes"])
+    assert str(refused.value).startswith(
+        "the pre-restore backup failed, so nothing was restored: the media archive failed"
+    )
+    assert "sh run.sh backup again" not in str(refused.value)
+    assert not runner.ran("-c", stage_script()) and not runner.ran("--single-transaction")
+
+
+def test_uploads_changed_during_the_archive_still_make_a_backup(project, tarball, capsys):
+    """tar exits 1 (a file changed or went while read): the archive is kept,
+    read back and checked like any, and one line says so."""
+    project_, runner = project
+    runner.answer(has("--entrypoint", "tar"), Done(1))
+    runner.write(has("--entrypoint", "tar"), tarball)
+    dump = commands._backup_with_media(project_)
+    archive = dump.with_name(archive_name(dump.name))
+    assert archive.read_bytes() == tarball
+    err = capsys.readouterr().err
+    assert "uploads changed or were removed while tar read them" in err
+    assert f"media backup: {archive} ({len(TREE)} files, " in err
+
+
+def test_tar_exit_1_with_an_unreadable_archive_is_still_refused(project, tmp_path):
+    project_, runner = project
+    runner.answer(has("--entrypoint", "tar"), Done(1))
+    runner.write(has("--entrypoint", "tar"), b"")
+    with pytest.raises(Refused, match="came out unreadable"):
+        commands._backup_with_media(project_)
+    assert [p.suffix for p in (tmp_path / "backups").iterdir()] == [".dump"]
 
 
 def test_an_unreadable_media_archive_is_not_kept(project, tmp_path):
@@ -261,7 +441,9 @@ def test_pruning_keeps_the_media_archive_of_the_backup_being_restored(project, t
     kept = tmp_path / "backups" / "dev-app-20200101T000000Z.dump"
     kept.write_bytes(b"old")
     kept.with_name(archive_name(kept.name)).write_bytes(b"old")
-    Database(project_).backup("pre-restore", keep=kept)
+    database = Database(project_)
+    database.backup("pre-restore")
+    database.prune(keep=kept)
     assert kept.exists() and kept.with_name(archive_name(kept.name)).exists()
 
 
@@ -270,6 +452,16 @@ def test_staging_that_does_not_match_the_archive_is_discarded(project, tmp_path)
     runner.answer(has("--entrypoint", "sh"), Done(0, "5\n"))
     with pytest.raises(Refused, match="1 files, 5 bytes were extracted where .*were not changed"):
         Media(project_).stage(tmp_path / "a.media.tar", Contents(2, 10))
+    assert runner.ran("--entrypoint", "rm", "/srv/media/.restoring")
+
+
+def test_a_failed_extraction_shows_tars_messages_and_discards(project, tmp_path, capsys):
+    project_, runner = project
+    stderr = "tar: ./a: Cannot write: No space left on device\ntar: Exiting with failure status\n"
+    runner.answer(has("--entrypoint", "sh"), Done(2, "", stderr))
+    with pytest.raises(Refused, match=r"extraction failed \(exit 2, above\); the media and"):
+        Media(project_).stage(tmp_path / "a.media.tar", Contents(2, 10))
+    assert stderr.rstrip() in capsys.readouterr().err  # every line, not the last alone
     assert runner.ran("--entrypoint", "rm", "/srv/media/.restoring")
 
 
@@ -344,3 +536,55 @@ def test_a_failed_database_restore_discards_the_staged_media(restorable, tarball
         commands.restore(project_, [dump.name, "--yes"])
     assert runner.ran("--entrypoint", "rm", "/srv/media/.restoring")
     assert not runner.ran("-c", swap_script())
+
+
+def test_a_missing_database_still_gets_a_copy_of_the_media_it_replaces(restorable, tarball, capsys):
+    """No database to dump: the pre-restore backup is the media alone, with
+    the usual name, before anything is staged or swapped."""
+    project_, runner, dump = restorable
+    dump.with_name(archive_name(dump.name)).write_bytes(tarball)
+    runner.answers.insert(0, (lambda argv: any("FROM pg_database" in a for a in argv), Done(0)))
+    sizes = "".join(f"{len(data)}\n" for data in TREE.values())
+    runner.answer(has("--entrypoint", "sh", "-c", stage_script()), Done(0, sizes))
+    assert commands.restore(project_, [dump.name, "--yes"]) == 0
+    assert not runner.ran("pg_dump")
+    (copy,) = (dump.parent / "backups").iterdir()
+    assert re.fullmatch(r"prod-app-\d{8}T\d{6}Z-pre-restore\.media\.tar", copy.name)
+    assert copy.read_bytes() == tarball
+    steps = {"copy": has("--entrypoint", "tar"), "stage": has("-c", stage_script())}
+    assert [n for argv in runner.calls for n, match in steps.items() if match(argv)] == list(steps)
+    assert "database app does not exist: the pre-restore backup is the media alone" in (
+        capsys.readouterr().err
+    )
+
+
+def test_a_missing_database_and_a_failed_media_copy_restore_nothing(restorable, tarball):
+    project_, runner, dump = restorable
+    dump.with_name(archive_name(dump.name)).write_bytes(tarball)
+    runner.answers.insert(0, (lambda argv: any("FROM pg_database" in a for a in argv), Done(0)))
+    runner.answers.insert(0, (has("--entrypoint", "tar"), Done(2)))
+    with pytest.raises(Refused, match=r"nothing was restored: .*no copy of the media was written"):
+        commands.restore(project_, [dump.name, "--yes"])
+    assert not runner.ran("-c", stage_script()) and not runner.ran("--single-transaction")
+
+
+def test_a_missing_database_without_media_archive_takes_no_backup(restorable):
+    project_, runner, dump = restorable
+    runner.answers.insert(0, (lambda argv: any("FROM pg_database" in a for a in argv), Done(0)))
+    assert commands.restore(project_, [dump.name, "--yes"]) == 0
+    assert not runner.ran("--entrypoint", "tar") and not runner.ran("pg_dump")
+
+
+def test_a_swap_that_fails_at_its_last_step_says_the_media_are_in_place(restorable, tarball):
+    project_, runner, dump = restorable
+    dump.with_name(archive_name(dump.name)).write_bytes(tarball)
+    sizes = "".join(f"{len(data)}\n" for data in TREE.values())
+    runner.answer(has("--entrypoint", "sh", "-c", stage_script()), Done(0, sizes))
+    runner.answer(has("-c", swap_script()), Done(SWAP_REPLACED_LEFT, "", "rm: cannot remove"))
+    with pytest.raises(Refused) as refused:
+        commands.restore(project_, [dump.name, "--yes"])
+    assert str(refused.value) == (
+        f"the database was restored from {dump}, but the restored media are in place; only "
+        "deleting the media they replaced, /srv/media/.replaced, failed: delete it (the next "
+        "media restore refuses while /srv/media/.replaced exists)"
+    )

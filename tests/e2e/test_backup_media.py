@@ -1,6 +1,7 @@
 """Backups with media, end to end, on a production stack of its own: the
 drill with both volumes deleted (rows and every upload back byte for byte),
-a corrupt media archive refused with nothing changed, retention by pairs,
+a restore over changed media (added files gone, deleted ones back), a
+corrupt media archive refused with nothing changed, retention by pairs,
 and pre-migrate backups that stay database-only."""
 
 import hashlib
@@ -111,6 +112,42 @@ def test_drill_both_volumes_deleted_rows_and_every_upload_come_back(prod):
     assert media_listing(prod) == files_before  # byte for byte, nothing left over
     assert rows_checksum(prod) == rows_before
     assert re.search(r"-pre-restore\.media\.tar", " ".join(backups(prod)))
+
+
+# After a backup: one file added (in a new directory too), one deleted, a
+# dot file changed and one added.
+CHANGE_MEDIA = (
+    "cd /srv/media && echo new > 'images/a/added after backup.jpg'"
+    " && mkdir -p stale/dir && echo x > stale/dir/file"
+    " && rm 'attachments/2026/11/report 3.pdf'"
+    " && echo changed > .hidden && echo dot > .new-dot"
+)
+
+
+def test_a_restore_over_existing_media_puts_back_exactly_the_backed_up_tree(prod):
+    before = media_listing(prod)
+    dump, archive, count = reported(prod.run_sh("-0", "backup").stderr)
+    assert count == UPLOADS and "report 3.pdf" in before
+    in_web(prod, "sh", "-c", CHANGE_MEDIA)
+    changed = media_listing(prod)
+    assert "added after backup.jpg" in changed and "report 3.pdf" not in changed
+    assert changed != before
+
+    restore = prod.run_sh("-0", "restore", str(dump), "--yes")
+    assert f"media: {UPLOADS} files restored from {archive}" in restore.stderr
+    after = media_listing(prod)  # every path and sha256, and every directory
+    assert after == before
+    assert "added after backup" not in after and "stale" not in after and ".new-dot" not in after
+    assert "report 3.pdf" in after
+    # The pre-restore backup holds the media as they were changed.
+    pre_restore = re.search(r"media backup: (\S+-pre-restore\.media\.tar) \(", restore.stderr)
+    assert pre_restore, restore.stderr[-2000:]
+    assert (
+        "./images/a/added after backup.jpg"
+        in subprocess.run(
+            ["tar", "-tf", pre_restore.group(1)], capture_output=True, text=True, check=True
+        ).stdout
+    )
 
 
 def test_a_corrupt_media_archive_is_refused_and_nothing_changes(prod, tmp_path):
