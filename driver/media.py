@@ -32,6 +32,9 @@ from driver.settings import FILESYSTEM
 MEDIA_ROOT = "/srv/media"  # MEDIA_ROOT of the web image (docker/Dockerfile)
 SERVICE = "web"  # its image and the mode's media volume
 STAGING, REPLACED = ".restoring", ".replaced"  # inside the volume, never archived
+# Where uploads in flight are spooled (FILE_UPLOAD_TEMP_DIR, docker/Dockerfile):
+# never archived either; web makes it again at its start.
+SPOOL = ".uploads"
 DUMP_SUFFIX, MEDIA_SUFFIX = ".dump", ".media.tar"
 INTERRUPTED = 3  # the staging script's exit status when REPLACED is left over
 # The swap script's exit status at each of its steps (swap_failure says
@@ -63,11 +66,13 @@ def archive_path(dump: Path) -> Path:
 
 
 def archive_argv(compose: Compose, root: str = MEDIA_ROOT) -> Argv:
-    """tar of the media volume to stdout, without the restore's own directories.
-    An upload written or deleted meanwhile is no warning (see archived)."""
+    """tar of the media volume to stdout, without the restore's own directories
+    and the spool of uploads in flight. An upload written or deleted meanwhile
+    is no warning (see archived)."""
+    excluded = [f"--exclude=./{name}" for name in (STAGING, REPLACED, SPOOL)]
     return compose.one_off(
         SERVICE, "-cf", "-", "--warning=no-file-changed", "--warning=no-file-removed",
-        "-C", root, "--anchored", f"--exclude=./{STAGING}", f"--exclude=./{REPLACED}", ".",
+        "-C", root, "--anchored", *excluded, ".",
         entrypoint="tar",
     )  # fmt: skip
 

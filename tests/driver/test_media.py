@@ -108,7 +108,8 @@ def test_the_command_lines_use_the_web_image_in_a_one_off_container():
     assert archive_argv(COMPOSE) == [
         *BASE, "--entrypoint", "tar", "web",
         "-cf", "-", "--warning=no-file-changed", "--warning=no-file-removed",
-        "-C", "/srv/media", "--anchored", "--exclude=./.restoring", "--exclude=./.replaced", ".",
+        "-C", "/srv/media", "--anchored", "--exclude=./.restoring", "--exclude=./.replaced",
+        "--exclude=./.uploads", ".",
     ]  # fmt: skip
     assert stage_argv(COMPOSE) == [*BASE, "--entrypoint", "sh", "web", "-c", stage_script()]
     assert discard_argv(COMPOSE) == [
