@@ -48,14 +48,16 @@ def _check_upload_spool() -> None:
         return
     try:
         Path(spool).mkdir(exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=spool, prefix=".check_storage-"):
-            pass
     except OSError as error:
+        problem = error.strerror
+    else:
+        problem = _write_problem(Path(spool))
+    if problem:
         raise CommandError(
             f"FILE_UPLOAD_TEMP_DIR {spool} is not writable by uid {os.getuid()} "
-            f"({error.strerror}), so uploads over 2.5 MB would fail — it is on the media "
+            f"({problem}), so uploads over 2.5 MB would fail — it is on the media "
             "volume, which must belong to that user"
-        ) from None
+        )
 
 
 def _check_filesystem() -> str:
@@ -65,15 +67,23 @@ def _check_filesystem() -> str:
         raise CommandError(
             f"STORAGE_BACKEND=filesystem: MEDIA_ROOT {root} does not exist — {volume}"
         )
-    try:
-        with tempfile.NamedTemporaryFile(dir=root, prefix=".check_storage-"):
-            pass
-    except OSError as error:
+    problem = _write_problem(root)
+    if problem:
         raise CommandError(
             f"STORAGE_BACKEND=filesystem: MEDIA_ROOT {root} is not writable by uid "
-            f"{os.getuid()} ({error.strerror}) — {volume}, owned by that user"
-        ) from None
+            f"{os.getuid()} ({problem}) — {volume}, owned by that user"
+        )
     return str(root)
+
+
+def _write_problem(directory: Path) -> str:
+    """Why this user cannot create a file in ``directory`` ('' if it can):
+    tried, not read off the permission bits."""
+    try:
+        with tempfile.NamedTemporaryFile(dir=directory, prefix=".check_storage-"):
+            return ""
+    except OSError as error:
+        return error.strerror or str(error)
 
 
 def _check_s3() -> str:
