@@ -49,7 +49,7 @@ Settings: .env (ENV_FILE=path for another file); every one is documented in
   sh run.sh test               unit and integration tests
   sh run.sh -0 -s              deploy, then create the superuser
   sh run.sh -0 logs -f web     follow production's web logs
-  sh run.sh -0 backup          dump production's database into backups/
+  sh run.sh -0 backup          back up production's database and uploads into backups/
   sh run.sh -0 restore FILE    put a backup back (asks first)
   sh run.sh -0 rollback        put the previous release back in service
   sh run.sh -0 doctor          check this host and .env for production
