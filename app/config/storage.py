@@ -36,13 +36,7 @@ SEE = "(see .env.example, Object storage)"
 
 def backend_name(env: environ.Env) -> str:
     """STORAGE_BACKEND, checked: filesystem, s3 or gcs."""
-    name = env.str("STORAGE_BACKEND", default="").strip().lower() or "filesystem"
-    if name not in BACKENDS:
-        raise ImproperlyConfigured(
-            f"STORAGE_BACKEND must be one of {', '.join(BACKENDS)}, "
-            f"got {env.str('STORAGE_BACKEND')!r} {SEE}"
-        )
-    return name
+    return _choice(env, "STORAGE_BACKEND", tuple(BACKENDS), "filesystem")
 
 
 def default_storage(env: environ.Env) -> dict[str, Any]:
