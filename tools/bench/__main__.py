@@ -62,6 +62,7 @@ IMAGE_ONLY_ENV = {
     "PYTHON_SHA256",
     "STATIC_ROOT",
     "MEDIA_ROOT",
+    "FILE_UPLOAD_TEMP_DIR",
 }
 
 
