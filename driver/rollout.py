@@ -115,10 +115,13 @@ class Rollout:
             return []
         return parse_containers(self.runner.run(inspect_argv(ids), quiet=True).stdout)
 
+    def running(self, service: str) -> list[Container]:
+        return [c for c in self.containers(service) if c.status == "running"]
+
     def serving(self) -> list[Container]:
         """The running containers of the slot in service (none: [])."""
         for slot in SLOTS:
-            running = [c for c in self.containers(slot) if c.status == "running"]
+            running = self.running(slot)
             if running:
                 return running
         return []
@@ -140,7 +143,7 @@ class Rollout:
 
     def proxy(self) -> Proxy | None:
         """The running proxy, if any (a stack has one proxy container)."""
-        running = [c for c in self.containers("proxy") if c.status == "running"]
+        running = self.running("proxy")
         return Proxy(self.runner, running[0].id) if running else None
 
     def ensure_proxy(self) -> Proxy:
@@ -152,7 +155,7 @@ class Rollout:
 
     def ensure_caddy(self, service: str, config: str, settings: str) -> Proxy:
         """One of the Caddy services (proxy, media) started or up to date."""
-        running = [c for c in self.containers(service) if c.status == "running"]
+        running = self.running(service)
         if running and running[0].config_hash == self.wanted_hash(service):
             current = Proxy(self.runner, running[0].id, config)
             current.reload()
@@ -164,7 +167,7 @@ class Rollout:
             )
         if not self.runner.run(self.compose.up("--no-deps", service), capture=False).ok:
             raise Refused(f"{service} did not start (above; sh run.sh -0 logs {service})")
-        started = [c for c in self.containers(service) if c.status == "running"]
+        started = self.running(service)
         if not started:
             raise Refused(f"{service} is not running after its start (sh run.sh -0 logs {service})")
         return Proxy(self.runner, started[0].id, config)
