@@ -26,7 +26,7 @@ from pathlib import Path, PurePosixPath
 from driver.compose import Compose
 from driver.console import Refused, say, size_text
 from driver.project import Project
-from driver.runner import Argv
+from driver.runner import Argv, Done
 from driver.settings import FILESYSTEM
 
 MEDIA_ROOT = "/srv/media"  # MEDIA_ROOT of the web image (docker/Dockerfile)
@@ -249,6 +249,12 @@ def mismatch(expected: Contents, found: Contents) -> str:
 # -- running them ----------------------------------------------------------------------
 
 
+def show_stderr(done: Done) -> None:
+    """What a container said on stderr, above the line that judges it."""
+    if done.stderr.strip():
+        print(done.stderr.rstrip(), file=sys.stderr)
+
+
 class Media:
     """The mode's media volume, reached through one-off web containers."""
 
@@ -285,8 +291,7 @@ class Media:
             done = self.runner.run(archive_argv(self.project.compose), stdout=partial, quiet=True)
         finally:
             os.umask(old_umask)
-        if done.stderr.strip():
-            print(done.stderr.rstrip(), file=sys.stderr)
+        show_stderr(done)
         if not archived(done.returncode):
             partial.unlink(missing_ok=True)
             raise Refused(f"the media archive failed (above): {lost}")
@@ -315,8 +320,8 @@ class Media:
                 "was interrupted and it holds the media that restore replaced; move its "
                 "entries back into place and delete it first. Nothing was changed"
             )
-        if not done.ok and done.stderr.strip():
-            print(done.stderr.rstrip(), file=sys.stderr)
+        if not done.ok:
+            show_stderr(done)
         found = extracted(done.stdout)
         if done.ok and not mismatch(expected, found):
             say(
@@ -340,6 +345,5 @@ class Media:
         done = self.runner.run(swap_argv(self.project.compose), quiet=True)
         if done.ok:
             return ""
-        if done.stderr.strip():
-            print(done.stderr.rstrip(), file=sys.stderr)
+        show_stderr(done)
         return swap_failure(done.returncode)
