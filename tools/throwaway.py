@@ -21,15 +21,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from driver import envfile, modes
+from driver import envfile, modes, releases
 from driver.proxy import WEB_PORT
 from driver.rollout import SLOTS
 
 REPO_DIR = Path(__file__).resolve().parent.parent
 COMMAND_TIMEOUT = 900
-
-# Production's two web services (compose.yml): a deploy that changes the
-# image starts it in the idle one, so either may be the one serving.
 
 # What the TLS proxy in front of production adds to every request: the
 # tests and the benchmark stand where it would (production_settings tells
@@ -148,7 +145,7 @@ class ThrowawayStack:
         self.root = self.tmp / self.project
         self.root.mkdir()
         copy_repository(self.root, skip_prefix="tools/bench/results/")
-        self.image = f"{self.project}-web:latest"
+        self.image = releases.latest(self.project)
         self.ports = {
             "HTTP_PORT": free_port(),
             "HTTPS_PORT": free_port(),

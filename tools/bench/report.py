@@ -41,8 +41,8 @@ def budget(result: dict) -> list[dict]:
             "layers added over the python base", "≤ 60 MB", added_mb, "MB", _at_most(added_mb, 60)
         ),
     ]
-    rows += _ratio_lines(result, "container/native", "container/native", 0.9)
-    rows += _ratio_lines(result, "gunicorn/runserver", "gunicorn/runserver", 5)
+    rows += _ratio_lines(result, "container/native", 0.9)
+    rows += _ratio_lines(result, "gunicorn/runserver", 5)
     soak = _get(result, "http", "soak")
     if soak:
         errors = soak["non2xx"] + soak["socket_errors"]
@@ -71,14 +71,14 @@ def budget(result: dict) -> list[dict]:
     return rows + _proxy_lines(result) + _deploy_lines(result)
 
 
-def _ratio_lines(result: dict, pair: str, label: str, minimum: float) -> list[dict]:
+def _ratio_lines(result: dict, pair: str, minimum: float, label: str = "") -> list[dict]:
     """A req/s ratio of the items endpoint (throughput.ratios), per connection count."""
     rows = []
     for connections in ("16", "64"):
         ratio = _get(result, "http", "ratios", pair, "items", connections)
         rows.append(
             _line(
-                f"{label} req/s, items, {connections} conns",
+                f"{label or pair} req/s, items, {connections} conns",
                 f"≥ {minimum:g}",
                 ratio,
                 "×",
@@ -90,7 +90,7 @@ def _ratio_lines(result: dict, pair: str, label: str, minimum: float) -> list[di
 
 def _proxy_lines(result: dict) -> list[dict]:
     """What the proxy costs: the same container through it and around it."""
-    rows = _ratio_lines(result, "proxy/direct", "through proxy/straight to gunicorn", 0.9)
+    rows = _ratio_lines(result, "proxy/direct", 0.9, "through proxy/straight to gunicorn")
     through = _get(result, "http", "summary", "container", "items", "16")
     direct = _get(result, "http", "summary", "direct", "items", "16")
     cpu_ratio = None
