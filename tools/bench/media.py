@@ -5,40 +5,36 @@ import re
 import sys
 import time
 
+from driver.media import MEDIA_ROOT
 from tools.bench.load import get, run_wrk
+from tools.bench.throughput import CONNECTIONS
 from tools.throwaway import ThrowawayStack
 
 FILE_BYTES = 100_000
-SERVED_PATH = "/media/bench/served.bin"
-CONNECTIONS = (16, 64)
+SERVED = "bench/served.bin"  # under MEDIA_ROOT, served at /media/
 # The backup figure: this many files of FILE_BYTES beside this many rows.
 BACKUP_FILES = 1000
 BACKUP_ROWS = 100_000
 
 
-def write_files(box: ThrowawayStack, folder: str, count: int) -> None:
-    """``count`` files of FILE_BYTES random bytes under /srv/media/``folder``,
-    written by the serving web container as its own user (as uploads are)."""
+def write_files(box: ThrowawayStack, web: str, *names: str) -> None:
+    """Files of FILE_BYTES random bytes at ``names`` under MEDIA_ROOT, written
+    by the web container ``web`` as its own user (as uploads are)."""
     script = (
         "import os, pathlib, sys\n"
-        "root = pathlib.Path('/srv/media') / sys.argv[1]\n"
-        "root.mkdir(parents=True, exist_ok=True)\n"
-        "for n in range(int(sys.argv[2])):\n"
-        "    (root / f'{n:05d}.bin').write_bytes(os.urandom(int(sys.argv[3])))\n"
+        "for name in sys.argv[2:]:\n"
+        "    path = pathlib.Path(sys.argv[1]) / name\n"
+        "    path.parent.mkdir(parents=True, exist_ok=True)\n"
+        f"    path.write_bytes(os.urandom({FILE_BYTES}))\n"
     )
-    box.compose(
-        "prod", "exec", "-T", box.web_service(),
-        "python", "-c", script, folder, str(count), str(FILE_BYTES),
-    )  # fmt: skip
+    box.compose("prod", "exec", "-T", web, "python", "-c", script, MEDIA_ROOT, *names)
 
 
 def serve(box: ThrowawayStack, reps: int, seconds: int) -> dict:
     """wrk on one FILE_BYTES file through the proxy's published port:
     requests and megabytes per second, per connection count (medians)."""
-    write_files(box, "bench", 1)
-    box.compose("prod", "exec", "-T", box.web_service(), "mv",
-                "/srv/media/bench/00000.bin", "/srv/media" + SERVED_PATH.removeprefix("/media"))  # fmt: skip
-    url = box.web_url(SERVED_PATH)
+    write_files(box, box.web_service(), SERVED)
+    url = box.web_url(f"/media/{SERVED}")
     status, body = get(url)
     if status != 200 or len(body) != FILE_BYTES:
         raise RuntimeError(f"{url}: {status} with {len(body)} bytes, expected {FILE_BYTES}")
@@ -69,9 +65,10 @@ def backup_and_restore(box: ThrowawayStack) -> dict:
         "SELECT 'row ' || g, repeat('lorem ipsum ', 8), now() "
         f"FROM generate_series(1, {BACKUP_ROWS} - (SELECT count(*) FROM catalog_item)) AS g",
     )
-    write_files(box, "backup", BACKUP_FILES)
+    web = box.web_service()
+    write_files(box, web, *(f"backup/{n:05d}.bin" for n in range(BACKUP_FILES)))
     rows = box.psql("prod", "SELECT count(*) FROM catalog_item")
-    files = _count_files(box)
+    files = _count_files(box, web)
     started = time.monotonic()
     made = box.run_sh("-0", "backup")
     backup_s = time.monotonic() - started
@@ -81,7 +78,8 @@ def backup_and_restore(box: ThrowawayStack) -> dict:
     started = time.monotonic()
     box.run_sh("-0", "restore", dump.group(1), "--yes")
     restore_s = time.monotonic() - started
-    if box.psql("prod", "SELECT count(*) FROM catalog_item") != rows or _count_files(box) != files:
+    restored = box.psql("prod", "SELECT count(*) FROM catalog_item")
+    if restored != rows or _count_files(box, box.web_service()) != files:
         raise RuntimeError("the restore did not bring back the same rows and files")
     return {
         "rows": int(rows),
@@ -92,8 +90,6 @@ def backup_and_restore(box: ThrowawayStack) -> dict:
     }
 
 
-def _count_files(box: ThrowawayStack) -> int:
-    found = box.compose(
-        "prod", "exec", "-T", box.web_service(), "find", "/srv/media", "-type", "f"
-    ).stdout
+def _count_files(box: ThrowawayStack, web: str) -> int:
+    found = box.compose("prod", "exec", "-T", web, "find", MEDIA_ROOT, "-type", "f").stdout
     return len(found.split())
