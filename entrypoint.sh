@@ -40,9 +40,9 @@ case "$role" in
     exec gunicorn --config /etc/gunicorn.conf.py config.wsgi
     ;;
   runserver)
-    _wait_for_db
-    # Uploads can be stored (STORAGE_BACKEND), as gunicorn checks at start.
-    _manage check_storage
+    # The database, then the storage of uploads, as gunicorn checks at start
+    # (one process: core/management/commands/start_checks.py).
+    _manage start_checks
     exec python /app/manage.py runserver 0.0.0.0:8000
     ;;
   plan)

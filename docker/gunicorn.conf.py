@@ -115,8 +115,7 @@ def on_starting(server):
     from django.db import connections
 
     try:
-        call_command("wait_for_db")  # DB_WAIT_TIMEOUT
-        call_command("check_storage")
+        call_command("start_checks")  # the database (DB_WAIT_TIMEOUT), then storage
     except CommandError as error:
         sys.exit(f"CommandError: {error}")
     finally:

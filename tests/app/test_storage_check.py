@@ -99,3 +99,12 @@ def test_no_access_keys_fail_naming_the_settings():
             "(development: S3_DEV_ACCESS_KEY_ID / S3_DEV_SECRET_ACCESS_KEY)"
         )
     )
+
+
+@pytest.mark.django_db
+def test_a_servers_start_checks_wait_for_the_database_then_check_storage(
+    settings, tmp_path, capsys
+):
+    settings.MEDIA_ROOT = tmp_path
+    call_command("start_checks")
+    assert capsys.readouterr().out == f"storage: filesystem, {tmp_path}: ok\n"
