@@ -11,6 +11,11 @@
 #   migrate       apply migrations under an advisory lock (one-shot), then
 #                 ensure the superuser when DJANGO_SUPERUSER_USERNAME is set
 #   superuser     create the DJANGO_SUPERUSER_* superuser if it does not exist
+#   work          the background-task worker (django-ox's ox_worker), once
+#                 the database and the storage answer; SIGTERM lets its
+#                 running tasks finish
+#   worker-health the worker's health check: its loop's heartbeat file is
+#                 fresh (ox_health; no database query)
 #   manage ARGS   any manage.py command, e.g. `manage showmigrations`
 # Each of these waits for the database first (DB_WAIT_TIMEOUT seconds, 30 by
 # default); gunicorn (docker/gunicorn.conf.py), plan and migrate do it
@@ -21,6 +26,9 @@ set -eu
 _manage() {
   python /app/manage.py "$@"
 }
+
+# Touched by the worker's loop on every pass (1 s when idle), in its /tmp.
+WORKER_HEARTBEAT=/tmp/worker.heartbeat
 
 _wait_for_db() {
   _manage wait_for_db
@@ -54,6 +62,15 @@ case "$role" in
   superuser)
     _wait_for_db
     exec python /app/manage.py ensure_superuser
+    ;;
+  work)
+    _manage start_checks
+    exec python /app/manage.py ox_worker \
+      --concurrency "${WORKER_CONCURRENCY:-1}" --heartbeat-file "$WORKER_HEARTBEAT"
+    ;;
+  worker-health)
+    exec python /app/manage.py ox_health \
+      --heartbeat-file "$WORKER_HEARTBEAT" --max-heartbeat-age 15
     ;;
   manage)
     _wait_for_db

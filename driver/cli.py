@@ -26,6 +26,7 @@ COMMANDS: dict[str, Command] = {
     "logs": commands.logs,
     "ps": commands.ps,
     "manage": commands.manage,
+    "tasks": commands.tasks,
     "superuser": commands.superuser,
     "shell": commands.shell,
     "psql": commands.psql,

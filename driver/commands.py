@@ -82,6 +82,18 @@ def ps(project: Project, args: list[str]) -> int:
     return project.runner.attach(project.compose("--profile", "*", "ps", "--all", *args))
 
 
+def tasks(project: Project, args: list[str]) -> int:
+    """List failed background tasks (with their error); --retry ID... or --retry-all enqueues them again.
+
+    A task that raised on its last attempt is FAILED; one whose worker died
+    (kill -9, out of memory) on its last attempt is LOST. The admin's task
+    list shows the same, with every attempt's traceback.
+    """
+    project.prepare_existing()
+    project.start_db()
+    return project.one_off("web", "manage", "failed_tasks", *args)
+
+
 def manage(project: Project, args: list[str]) -> int:
     """Run a manage.py command in a one-off web container, e.g. manage showmigrations."""
     if not args:
@@ -157,7 +169,7 @@ def _backup_with_media(project: Project, label: str = "", keep: Path | None = No
 
 
 def restore(project: Project, args: list[str]) -> int:
-    """Replace MODE's database, and its uploads, with a backup FILE after you type its name (--yes: no question); web is stopped meanwhile.
+    """Replace MODE's database, and its uploads, with a backup FILE after you type its name (--yes: no question); web and the workers are stopped meanwhile.
 
     The dump is checked first (pg_restore --list), and so is FILE's media
     archive when one is beside it (FILE with .media.tar for .dump: a tar
@@ -165,9 +177,9 @@ def restore(project: Project, args: list[str]) -> int:
     and media; the media alone when the database does not exist) is taken
     and the uploads are extracted into a staging directory in the media
     volume and checked against the archive, all while web serves. Then web
-    stops, the dump is restored into a new database, checked and swapped in,
+    and the workers stop (a worker after its running tasks), the dump is restored into a new database, checked and swapped in,
     the staged uploads are swapped in for the current ones (renames in the
-    volume), and web comes back: a restore that fails changes nothing, but
+    volume), and they come back: a restore that fails changes nothing, but
     for that last swap, whose failure says at which step and where each
     tree is. Without a media archive (pre-migrate backups, older ones) the
     uploads are left as they are; with object storage too.
@@ -224,23 +236,30 @@ def restore(project: Project, args: list[str]) -> int:
         raise Refused(f"the pre-restore backup failed, so nothing was restored: {error}") from None
     if expected is not None:
         uploads.stage(media_archive, expected)  # the current media untouched until the swap
-    serving = Rollout(project).serving()  # web, or web-alt after a deploy
-    slot = serving[0].service if serving else ""
-    if slot:
-        say(f"stopping {slot} during the restore")
-        if project.runner.run(project.compose("stop", slot), capture=False).returncode:
+    rollout = Rollout(project)
+    serving = rollout.serving()  # web, or web-alt after a deploy
+    # The workers write to the database and the storage too.
+    stopped = [*serving, *rollout.running("worker")]
+    services = sorted({c.service for c in stopped})
+    if services:
+        say(
+            f"stopping {', '.join(services)} during the restore (a worker first finishes its tasks)"
+        )
+        if project.runner.run(project.compose("stop", *services), capture=False).returncode:
             if expected is not None:
                 uploads.discard()
-            raise Refused(f"{slot} did not stop (above); the database and media were not changed")
+            raise Refused(
+                f"{', '.join(services)} did not stop (above); the database and media were not changed"
+            )
     if not database.restore(archive):
         if expected is not None:
             uploads.discard()
-        if slot:
-            project.runner.run(["docker", "start", *(c.id for c in serving)], quiet=True)
+        if stopped:
+            project.runner.run(["docker", "start", *(c.id for c in stopped)], quiet=True)
         raise Refused("restore failed (above); the database and media were not changed")
     media_failure = "" if expected is None else uploads.swap()
-    if slot:
-        argv = project.compose.up("--no-deps", "--no-recreate", slot)
+    if services:
+        argv = project.compose.up("--no-deps", "--no-recreate", *services)
         if project.runner.run(argv, capture=False).returncode != 0:
             project.up_failed()
     if media_failure:

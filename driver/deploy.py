@@ -276,6 +276,8 @@ def print_urls(project: Project) -> None:
         say(f"web:      http://localhost:{web[0].value.partition('-')[0]}/  (admin: /admin/)")
     if uses_dev_s3(mode, settings):
         say(f"S3:       {dev_s3_line(settings.web)}")
+    if mode.name == "dev":
+        say(f"mail:     http://localhost:{settings.first_port('mail')}/  (every mail sent)")
     if not mode.is_prod:
         email = settings.pgadmin.get("PGADMIN_DEFAULT_EMAIL", "")
         say(f"pgAdmin:  http://localhost:{settings.first_port('pgadmin')}/  (login {email})")

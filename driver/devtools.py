@@ -14,8 +14,12 @@ from typing import NoReturn
 from driver.console import Refused, say
 from driver.project import Project
 
-# The tests and the tools run on the host with the app's own Python needs.
-HOST_PYTHON = (3, 11)
+# The tests and the tools run on the host with the app's own Python needs:
+# django-ox (the tasks backend, app/requirements.txt) needs 3.12. The image
+# runs 3.13. When run.sh's own python3 is older, the newest of these that is
+# on PATH builds the .venv.
+HOST_PYTHON = (3, 12)
+HOST_PYTHON_NAMES = ("python3.14", "python3.13", "python3.12")
 REQUIREMENTS = ("app/requirements.txt", "tests/requirements.txt")
 PYTHON_DIRS = ("app", "driver", "tests", "tools")
 STAMP = ".venv/requirements.stamp"
@@ -30,20 +34,54 @@ DOCKERFILE_NAMES = ("Dockerfile", "Containerfile")
 SKIP_DIRS = {".git", ".venv", "node_modules", "__pycache__", ".ruff_cache", ".mypy_cache"}
 
 
+def version_of(python: str) -> tuple[int, int] | None:
+    """An interpreter's (major, minor), or None when it does not run."""
+    try:
+        done = subprocess.run(
+            [python, "-c", "import sys; print(*sys.version_info[:2])"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    except OSError:
+        return None
+    fields = done.stdout.split()
+    if done.returncode or len(fields) != 2 or not all(f.isdigit() for f in fields):
+        return None
+    return int(fields[0]), int(fields[1])
+
+
+def host_python() -> str:
+    """The interpreter that builds the .venv: run.sh's own python3 when it is
+    new enough, else the newest python3.1x on PATH that is."""
+    if sys.version_info >= HOST_PYTHON:
+        return sys.executable
+    for name in HOST_PYTHON_NAMES:
+        found = shutil.which(name)
+        version = version_of(found) if found else None
+        if found and version and version >= HOST_PYTHON:
+            return found
+    raise Refused(
+        "the tests need Python 3.12 or newer on the host (django-ox, the tasks backend, "
+        f"needs it); python3 is {sys.version.split()[0]} and no python3.12 or newer is on "
+        "PATH: install one (e.g. apt-get install python3.13, brew install python@3.13, "
+        "or pyenv) and run this again"
+    )
+
+
 def venv(root: Path) -> Path:
     """The host's .venv, created or updated when the requirements change; its python."""
-    if sys.version_info < HOST_PYTHON:
-        raise Refused(
-            f"Python 3.11 or newer is needed on the host for the tests; python3 is {sys.version.split()[0]}"
-        )
     python = root / ".venv" / "bin" / "python"
+    if python.exists() and (version_of(str(python)) or (0, 0)) < HOST_PYTHON:
+        say(f"rebuilding .venv with Python {'.'.join(map(str, HOST_PYTHON))} or newer")
+        shutil.rmtree(root / ".venv")
     digest = hashlib.sha256(
         b"".join((root / name).read_bytes() for name in REQUIREMENTS)
     ).hexdigest()
     if not python.exists():
         say("creating .venv")
         if subprocess.run(
-            [sys.executable, "-m", "venv", str(root / ".venv")], check=False
+            [host_python(), "-m", "venv", str(root / ".venv")], check=False
         ).returncode:
             raise Refused(
                 "python3 -m venv failed: install your Python's venv package (e.g. python3-venv)"

@@ -7,6 +7,10 @@ so the new one is served only once it is ready. Then the old one drains: its
 /readyz says 503, Caddy stops sending it requests, those in flight finish
 (up to GUNICORN_GRACEFUL_TIMEOUT), and it is stopped. A release that never
 gets ready is removed and was never served.
+
+Then the workers move to the release: Compose stops each one whose image or
+settings changed (it finishes its running tasks first, WORKER_GRACE) and
+starts its replacement; tasks enqueued meanwhile wait in the queue.
 """
 
 from __future__ import annotations
@@ -44,7 +48,7 @@ class Container:
     image_id: str
     restarts: int
     config_hash: str
-    service: str  # web or web-alt
+    service: str  # web, web-alt or worker
 
 
 def service_ids_argv(project: str, service: str) -> Argv:
@@ -185,12 +189,28 @@ class Rollout:
         return found
 
     def run(self) -> None:
-        """Put ``<project>-web:latest`` in service."""
+        """Put ``<project>-web:latest`` in service: web, then the workers."""
+        self.put_web_in_service()
+        self.ensure_workers()
+
+    def ensure_workers(self) -> None:
+        """The workers (WORKER_REPLICAS) on the image and settings of now:
+        Compose replaces those that differ, each after its running tasks end,
+        and leaves the others."""
+        if not self.runner.run(self.compose.up("--no-deps", "worker"), capture=False).ok:
+            raise Refused(
+                "the worker did not start or get healthy (above; sh run.sh -0 logs worker); "
+                "web is in service and tasks wait in the queue until a worker runs"
+            )
+
+    def put_web_in_service(self) -> None:
         slots = self.slots()
         image_id = self.image_id(releases.latest(self.project.settings.project))
         serving = [slot for slot in SLOTS if slots[slot]]
         if not serving:  # a first start: the proxy alongside (Compose leaves a current one)
-            argv = self.compose.up("--remove-orphans", "--no-deps", "web", "media", "proxy")
+            argv = self.compose.up(
+                "--remove-orphans", "--no-deps", "web", "worker", "media", "proxy"
+            )
             if not self.runner.run(argv, capture=False).ok:
                 self.project.up_failed()
             self.ensure_proxy()

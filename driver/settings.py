@@ -18,6 +18,7 @@ PORT_SETTINGS = {
     ("web", 8000): "WEB_PORT",
     ("db", 5432): "DEV_DB_PORT",
     ("pgadmin", 80): "PGADMIN_PORT",
+    ("mail", 1080): "MAIL_PORT",
     ("proxy", 80): "HTTP_PORT",
     ("proxy", 443): "HTTPS_PORT",
 }

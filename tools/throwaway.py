@@ -152,6 +152,7 @@ class ThrowawayStack:
             "WEB_PORT": free_port(),
             "DEV_DB_PORT": free_port(),
             "PGADMIN_PORT": free_port(),
+            "MAIL_PORT": free_port(),
             "HOST_WEB_PORT": free_port(),
         }
         self.settings: dict[str, str] = {}

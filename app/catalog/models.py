@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.db import models
 
 
@@ -17,3 +18,27 @@ class Item(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class Export(models.Model):
+    """A CSV export of items, written by a background task (catalog/tasks.py)
+    to the default storage; the admin lists it with its download link."""
+
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    requested_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # The id of the task's result, to ask the tasks backend how it went.
+    task_id = models.CharField(max_length=64, blank=True)
+    # Set once at creation and never reused: the file's name in the storage,
+    # the same on every attempt and impossible to guess from its URL.
+    key = models.CharField(max_length=200, unique=True)
+    rows = models.PositiveIntegerField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    mailed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"export {self.pk} ({self.rows if self.rows is not None else '…'} items)"

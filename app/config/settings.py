@@ -13,7 +13,7 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.utils import get_random_secret_key
 
-from config import env_values, storage
+from config import env_values, storage, tasks
 from config.production_policy import production_problems
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -91,6 +91,8 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    # The tasks backend: its queue, results and schedules are tables here.
+    "django_ox",
     "core",
     "catalog",
 ]
@@ -167,9 +169,20 @@ STORAGES = {
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Background tasks (config/tasks.py): enqueued here, run by the worker
+# service (`manage.py ox_worker`), retried with backoff, scheduled in code.
+TASKS = tasks.tasks_setting(env)
+TASK_RESULTS_KEEP_DAYS = tasks.results_keep_days(env)
+# E-mail: EMAIL_URL (SMTP in production; development's mail catcher,
+# compose.dev.yml; the tests' in-memory outbox, set by Django's test runner).
+globals().update(tasks.email_settings(env))
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    # ox_worker adds a handler of its own to a logger that has none: each
+    # line would be printed twice.
+    "loggers": {"django_ox": {"handlers": ["console"], "propagate": False}},
 }

@@ -3,24 +3,16 @@ STORAGES["default"]; each bad value is refused in one line naming it."""
 
 from datetime import timedelta
 
-import environ
 import pytest
 from django.core.exceptions import ImproperlyConfigured
-from environ.fileaware_mapping import FileAwareMapping
 
 from config import storage
 from django_process import run_django
 from service_account import EMAIL, write_key
+from settings_env import env_of
 
 S3 = {"STORAGE_BACKEND": "s3", "S3_BUCKET": "media"}
 GCS = {"STORAGE_BACKEND": "gcs", "GCS_BUCKET": "media"}
-
-
-def env_of(**values: str) -> environ.FileAwareEnv:
-    """An env reading exactly ``values`` (and *_FILE files), not os.environ."""
-    env = environ.FileAwareEnv()
-    env.ENVIRON = FileAwareMapping(env=values, cache=False)
-    return env
 
 
 def options(**values: str) -> dict:

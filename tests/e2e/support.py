@@ -5,12 +5,29 @@ import contextlib
 import re
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg2
 import requests
 
 from pgadmin_client import PgAdminClient
 from tools.throwaway import ThrowawayStack
+
+FIXTURE_MIGRATIONS = Path(__file__).parent / "fixtures" / "migrations"
+LATEST = "__latest__"
+
+
+def add_fixture_migrations(stack: ThrowawayStack, *names: str) -> list[Path]:
+    """Copy fixture migrations into the copy's catalog app. One that depends
+    on ``__latest__`` follows the app's newest migration, whichever it is."""
+    folder = stack.root / "app" / "catalog" / "migrations"
+    latest = max(p.stem for p in folder.glob("0*.py") if "fixture" not in p.stem)
+    added = []
+    for name in names:
+        target = folder / name
+        target.write_text((FIXTURE_MIGRATIONS / name).read_text().replace(LATEST, latest))
+        added.append(target)
+    return added
 
 
 def wait_for(check, timeout: float, interval: float = 0.5):

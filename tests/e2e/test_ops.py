@@ -5,7 +5,6 @@ migrate, doctor and the ops commands."""
 import hashlib
 import re
 import secrets
-import shutil
 import socket
 import subprocess
 from pathlib import Path
@@ -13,12 +12,10 @@ from pathlib import Path
 import pytest
 import requests
 
-from support import changed_env, item_names
+from support import add_fixture_migrations, changed_env, item_names
 from tools.throwaway import COMMAND_TIMEOUT, THROUGH_PROXY, clean_env, production_settings
 
 pytestmark = pytest.mark.e2e
-
-FIXTURE_MIGRATIONS = Path(__file__).parent / "fixtures" / "migrations"
 
 
 @pytest.fixture(scope="module")
@@ -67,15 +64,6 @@ def reported_backup(stderr: str) -> Path:
 def web_container(stack) -> str:
     """The id of the serving web container (slot web or web-alt)."""
     return stack.compose("prod", "ps", "-q", stack.web_service()).stdout.strip()
-
-
-def add_fixture_migrations(stack, *names: str) -> list[Path]:
-    added = []
-    for name in names:
-        target = stack.root / "app" / "catalog" / "migrations" / name
-        shutil.copy(FIXTURE_MIGRATIONS / name, target)
-        added.append(target)
-    return added
 
 
 def doctor_lines(stack, *args: str) -> tuple[int, list[str]]:
@@ -147,14 +135,14 @@ def test_restore_needs_the_typed_confirmation(ops):
 
 def test_failed_migration_restores_the_database_and_the_old_web_keeps_serving(ops):
     checksum, state, web = table_checksum(ops), schema_state(ops), web_container(ops)
-    added = add_fixture_migrations(ops, "0003_fixture_note.py", "0004_fixture_fails.py")
+    added = add_fixture_migrations(ops, "0100_fixture_note.py", "0101_fixture_fails.py")
     try:
         result = ops.run_sh("-0", check=False)
     finally:
         for path in added:
             path.unlink()
     assert result.returncode == 1
-    assert re.search(r"Applying catalog\.0003_fixture_note\.\.\.\s*OK", result.stdout)
+    assert re.search(r"Applying catalog\.0100_fixture_note\.\.\.\s*OK", result.stdout)
     paragraph = result.stderr.strip().splitlines()[-1]
     assert paragraph.startswith("run.sh: DEPLOY FAILED: a migration failed")
     backup = Path(re.search(r"just before migrating, (\S+\.dump),", paragraph).group(1))
@@ -254,7 +242,7 @@ def test_doctor_finds_a_missing_env_file(ops):
 
 
 def test_concurrent_migrations_take_turns(ops):
-    added = add_fixture_migrations(ops, "0003_fixture_slow.py")
+    added = add_fixture_migrations(ops, "0100_fixture_slow.py")
     try:
         ops.compose("prod", "build", "web")
         command = ops.compose_command(
@@ -277,13 +265,13 @@ def test_concurrent_migrations_take_turns(ops):
             path.unlink()
     assert [run.returncode for run in runs] == [0, 0], outputs
     applied = [
-        o for o in outputs if re.search(r"Applying catalog\.0003_fixture_slow\.\.\.\s*OK", o)
+        o for o in outputs if re.search(r"Applying catalog\.0100_fixture_slow\.\.\.\s*OK", o)
     ]
     waited = [out for out in outputs if "another migrate holds the migration lock" in out]
     assert len(applied) == 1, outputs
     assert len(waited) == 1, outputs
     assert "No migrations to apply" in waited[0]
     count = ops.psql(
-        "prod", "SELECT count(*) FROM django_migrations WHERE name = '0003_fixture_slow'"
+        "prod", "SELECT count(*) FROM django_migrations WHERE name = '0100_fixture_slow'"
     )
     assert count == "1"
