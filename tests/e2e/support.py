@@ -30,6 +30,36 @@ def add_fixture_migrations(stack: ThrowawayStack, *names: str) -> list[Path]:
     return added
 
 
+class AdminClient:
+    """The Django admin at ``base_url``, logged in, posting forms as a browser
+    does (the CSRF cookie and token, a Referer)."""
+
+    def __init__(self, base_url: str, username: str, password: str, verify: str | bool = True):
+        self.base_url = base_url.rstrip("/")
+        self.session = requests.Session()
+        self.session.trust_env = False
+        self.session.verify = verify
+        login = self.post(
+            "/admin/login/", {"username": username, "password": password, "next": "/admin/"}
+        )
+        assert login.url.endswith("/admin/"), login.text[:500]
+
+    def get(self, path: str) -> requests.Response:
+        response = self.session.get(self.base_url + path, timeout=30)
+        response.raise_for_status()
+        return response
+
+    def post(self, path: str, data: dict, files: dict | None = None) -> requests.Response:
+        url = self.base_url + path
+        self.session.get(url, timeout=10).raise_for_status()  # the form, and its CSRF cookie
+        data = {**data, "csrfmiddlewaretoken": self.session.cookies["csrftoken"]}
+        response = self.session.post(
+            url, data=data, files=files, headers={"Referer": url}, timeout=30
+        )
+        response.raise_for_status()
+        return response
+
+
 def wait_for(check, timeout: float, interval: float = 0.5):
     """Poll ``check`` until it returns a truthy value; fail after ``timeout``."""
     deadline = time.monotonic() + timeout

@@ -1,21 +1,79 @@
 """Development stack end to end: sh run.sh -1 in a throwaway copy."""
 
+import csv
+import io
+import secrets
 import subprocess
 
 import pytest
 import requests
 
-from support import item_names, logged_in_pgadmin, select_one_on_the_dev_port, wait_for
+from support import (
+    AdminClient,
+    item_names,
+    logged_in_pgadmin,
+    select_one_on_the_dev_port,
+    wait_for,
+)
 from tools.throwaway import strong_secret
 
 pytestmark = pytest.mark.e2e
 
+ADMIN, ADMIN_EMAIL, PASSWORD = "admin", "admin@example.org", secrets.token_urlsafe(16)
+
 
 @pytest.fixture(scope="module")
 def dev(stack):
-    stack.write_env(SECRET_KEY=strong_secret())
-    stack.run_sh("-1")
+    stack.write_env(
+        SECRET_KEY=strong_secret(),
+        DJANGO_SUPERUSER_USERNAME=ADMIN,
+        DJANGO_SUPERUSER_EMAIL=ADMIN_EMAIL,
+        DJANGO_SUPERUSER_PASSWORD=PASSWORD,
+    )
+    started = stack.run_sh("-1")
+    mail_port = stack.published("dev", "mail", 1080).rpartition(":")[2]
+    assert f"mail:     http://localhost:{mail_port}/" in started.stderr
     return stack
+
+
+def test_an_admin_export_runs_in_the_worker_is_stored_and_mailed(dev):
+    """The example task end to end: the admin action enqueues it, the worker
+    writes the CSV to the dev media volume, the admin links it, and its mail
+    reaches the mail catcher (read through MailDev's REST API)."""
+    names = [f"exported-{n}" for n in range(3)]
+    values = ",".join(f"('{name}', 'x', now(), '')" for name in names)
+    ids = dev.psql(
+        "dev",
+        f"INSERT INTO catalog_item (name, description, created_at, attachment) "
+        f"VALUES {values} RETURNING id",
+    ).split()
+    admin = AdminClient(dev.url("dev", ""), ADMIN, PASSWORD)
+    done = admin.post("/admin/catalog/item/", {"action": "export_as_csv", "_selected_action": ids})
+    assert "Exporting 3 items" in done.text
+
+    def finished() -> list[str]:
+        row = dev.psql(
+            "dev", "SELECT id, key, rows FROM catalog_export WHERE finished_at IS NOT NULL"
+        )
+        return row.split("|") if row else []
+
+    export_id, key, rows = wait_for(finished, timeout=60)
+    assert rows == "3"
+    stored = dev.compose("dev", "exec", "-T", "web", "cat", f"/srv/media/{key}").stdout
+    assert [row[1] for row in csv.reader(io.StringIO(stored))][1:] == names
+    listing = admin.get("/admin/catalog/export/").text
+    assert "successful" in listing and f"/admin/catalog/export/{export_id}/download/" in listing
+    assert admin.get(f"/admin/catalog/export/{export_id}/download/").text == stored
+
+    inbox = f"http://{dev.published('dev', 'mail', 1080)}/email"
+
+    def delivered() -> list[dict]:
+        mails = requests.get(inbox, timeout=10).json()
+        return [m for m in mails if m["subject"] == "Your export of 3 items is ready"]
+
+    (mail,) = wait_for(delivered, timeout=30)
+    assert [to["address"] for to in mail["to"]] == [ADMIN_EMAIL]
+    assert f"/admin/catalog/export/{export_id}/download/" in mail["text"]
 
 
 def test_web_serves_the_example_endpoint(dev):
@@ -55,9 +113,11 @@ def test_pgadmin_lists_the_dev_database_and_opens_it_without_a_password(dev):
 
 
 def test_dev_ports_are_published_on_loopback_only(dev):
-    for service, port in (("db", 5432), ("web", 8000), ("pgadmin", 8080)):
+    for service, port in (("db", 5432), ("web", 8000), ("pgadmin", 8080), ("mail", 1080)):
         bindings = dev.inspect("dev", service)["NetworkSettings"]["Ports"][f"{port}/tcp"]
         assert {binding["HostIp"] for binding in bindings} == {"127.0.0.1"}, service
+    # The mail catcher's SMTP port is for the stack's containers only.
+    assert not dev.inspect("dev", "mail")["NetworkSettings"]["Ports"].get("1025/tcp")
     assert dev.published("dev", "db", 5432) == f"127.0.0.1:{dev.ports['DEV_DB_PORT']}"
     assert select_one_on_the_dev_port(dev) == (1,)
 

@@ -15,6 +15,7 @@ import subprocess
 import pytest
 import requests
 
+from support import AdminClient
 from tools.throwaway import production_settings
 
 pytestmark = pytest.mark.e2e
@@ -38,28 +39,12 @@ def site(own_stack):
     return own_stack
 
 
-class Admin:
+class Admin(AdminClient):
     """The Django admin through the proxy, as a browser's form posts reach it."""
 
     def __init__(self, site):
+        super().__init__(site.https_url(""), ADMIN, PASSWORD, verify=site.ca)
         self.site = site
-        self.session = requests.Session()
-        self.session.trust_env = False
-        self.session.verify = site.ca
-        login = self.post(
-            "/admin/login/", {"username": ADMIN, "password": PASSWORD, "next": "/admin/"}
-        )
-        assert login.url.endswith("/admin/"), login.text[:500]
-
-    def post(self, path: str, data: dict, files: dict | None = None) -> requests.Response:
-        url = self.site.https_url(path)
-        self.session.get(url, timeout=10).raise_for_status()  # the form, and its CSRF cookie
-        data = {**data, "csrfmiddlewaretoken": self.session.cookies["csrftoken"]}
-        response = self.session.post(
-            url, data=data, files=files, headers={"Referer": url}, timeout=30
-        )
-        response.raise_for_status()
-        return response
 
     def add_item(self, name: str, filename: str, content: bytes, content_type: str) -> str:
         """Add an item with an attachment; the attachment's URL path, from the API."""
