@@ -27,6 +27,7 @@ from driver.rollout import SLOTS
 
 REPO_DIR = Path(__file__).resolve().parent.parent
 COMMAND_TIMEOUT = 900
+FIXTURES = REPO_DIR / "tests" / "e2e" / "fixtures"
 
 # What the TLS proxy in front of production adds to every request: the
 # tests and the benchmark stand where it would (production_settings tells
@@ -274,7 +275,19 @@ class ThrowawayStack:
                 return str(network["IPAddress"])
         raise CommandFailed(f"{service} has no IP address on the project's network")
 
+    def django_shell(self, code: str, mode: str = "prod") -> str:
+        """Run Python ``code`` in Django in the mode's web container (in
+        production, the slot in service); what it prints."""
+        service = self.web_service() if mode == "prod" else "web"
+        argv = ["python", "manage.py", "shell", "--no-imports", "-c", code]
+        return self.compose(mode, "exec", "-T", service, *argv).stdout
+
     # -- files of the copy -----------------------------------------------------
+
+    def add_fixture(self, name: str) -> None:
+        """Copy a test-only module of tests/e2e/fixtures/ into the copy's
+        catalog app (never shipped): importable as ``catalog.<stem>``."""
+        shutil.copy(FIXTURES / name, self.root / "app" / "catalog" / name)
 
     def edit(self, relative: str, pattern: str, replacement: str) -> None:
         """Replace exactly one match of ``pattern`` in a file of the copy."""

@@ -5,7 +5,7 @@ that drops nothing (tests/e2e/test_deploys.py, the benchmark's deploy lines).
 session, until stopped. Each request is a GET of the items API, a POST that
 writes a row (its name kept once the server acknowledged it), or a GET that
 takes ``slow_seconds`` on the server. The views are test fixtures
-(tests/e2e/fixtures/traffic.py), added to a throwaway copy by
+(tests/e2e/fixtures/fixture_traffic.py), added to a throwaway copy by
 ``install_views``; the product has no such endpoint.
 """
 
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import random
 import re
-import shutil
 import threading
 import time
 import uuid
@@ -23,15 +22,14 @@ from dataclasses import dataclass, field
 
 import requests
 
-from tools.throwaway import REPO_DIR, ThrowawayStack
+from tools.throwaway import ThrowawayStack
 
-VIEWS = REPO_DIR / "tests" / "e2e" / "fixtures" / "traffic.py"
 TIMEOUT = 30  # seconds: a request the proxy holds longer than this failed
 
 
 def install_views(stack: ThrowawayStack) -> None:
     """Add the fixture views to the copy's catalog app, at /fixture/..."""
-    shutil.copy(VIEWS, stack.root / "app" / "catalog" / "fixture_traffic.py")
+    stack.add_fixture("fixture_traffic.py")
     stack.append("app/config/urls.py", "from django.urls import include  # noqa: E402")
     stack.append(
         "app/config/urls.py",

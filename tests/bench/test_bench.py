@@ -258,3 +258,14 @@ def test_render_shows_the_upload_figures():
     assert (
         "1,000 files of 100 kB beside 100,000 rows: `backup` 3.2 s, `restore --yes` 9.5 s" in text
     )
+
+
+def test_render_shows_the_task_figures():
+    runs = [{"workers": w, "tasks": 1000, "seconds": 1.0, "per_s": r} for w, r in
+            ((1, 300.0), (1, 320.5), (1, 310.0), (2, 520.0))]  # fmt: skip
+    latency = {"tasks": 50, "gap_s": 0.3, "p50_ms": 480.4, "p99_ms": 990.0, "max_ms": 1001.0}
+    text = render({**_result(), "tasks": {"runs": runs, "latency": latency, "memory_mib": 61.2}})
+    assert "| no-op tasks per second, 1 worker (1000 tasks) | 310 | 300.0, 320.5, 310.0 |" in text
+    assert "| no-op tasks per second, 2 workers (1000 tasks) | 520 |" in text
+    assert "| p50 480 ms, p99 990 ms | max 1001 ms |" in text
+    assert "| a worker's memory at rest | 61 MiB | |" in text

@@ -1,6 +1,11 @@
 """Developer tools: what the linters cover, and the host-side Django environment."""
 
+import sys
+
+import pytest
+
 from driver import devtools
+from driver.console import Refused
 from driver.modes import DEV
 from tools.throwaway import REPO_DIR
 
@@ -43,3 +48,19 @@ def test_host_django_gets_the_resolved_database_settings(project):
     assert env["POSTGRES_PASSWORD"] == "s3cret"  # as Compose resolved it, whatever it holds
     assert env["DEBUG"] == "true"
     assert env["DJANGO_ENV_FILE"] == str(project_.env_file)
+
+
+def test_the_venv_is_built_by_a_python_new_enough_for_the_app(monkeypatch):
+    monkeypatch.setattr(devtools.sys, "version_info", (3, 11, 7))
+    monkeypatch.setattr(devtools.shutil, "which", lambda name: f"/usr/bin/{name}")
+    versions = {"/usr/bin/python3.14": None, "/usr/bin/python3.13": (3, 13)}
+    monkeypatch.setattr(devtools, "version_of", lambda python: versions.get(python))
+    assert devtools.host_python() == "/usr/bin/python3.13"  # 3.14's shim does not run
+    versions.clear()
+    with pytest.raises(Refused, match="Python 3.12 or newer .* python3 is"):
+        devtools.host_python()
+
+
+def test_a_python_version_is_read_from_the_interpreter_itself():
+    assert devtools.version_of(sys.executable) == tuple(sys.version_info[:2])
+    assert devtools.version_of("/nonexistent/python") is None

@@ -76,6 +76,7 @@ def step_names(runner) -> list[str]:
         "in flight?": has("wget", proxy.UPSTREAMS_URL),
         "stop old": has("docker", "stop", "c0ffee"),
         "remove": has("docker", "rm", "--force"),
+        "workers": has("up", "--no-deps", "worker"),
     }
     return [name for argv in runner.calls for name, match in names.items() if match(argv)]
 
@@ -106,6 +107,7 @@ def test_the_new_slot_is_served_before_the_old_one_drains_and_stops(switching):
         "in flight?",
         "stop old",
         "remove",
+        "workers",  # after web: Compose replaces them once their tasks end
     ]
     assert runner.ran("docker", "stop", "--time", "35", "c0ffee")
 
@@ -137,7 +139,14 @@ def test_an_up_to_date_web_is_left_alone(switching):
     runner.answers.insert(0, (has("label=com.docker.compose.service=web-alt"), Done(0, "")))
     runner.answers.insert(0, (has("config", "--hash", "*"), Done(0, "web h-web\nproxy h-proxy\n")))
     rollout_.run()
-    assert step_names(runner) == []
+    assert step_names(runner) == ["workers"]  # up to date too, or started if missing
+
+
+def test_workers_that_do_not_start_are_reported_with_web_in_service(switching):
+    rollout_, runner, _ = switching
+    runner.answers.insert(0, (has("up", "--no-deps", "worker"), Done(1)))
+    with pytest.raises(Refused, match="worker did not start .* web is in service"):
+        rollout_.ensure_workers()
 
 
 def test_the_media_server_and_the_proxy_reload_their_own_caddyfiles(switching):

@@ -42,11 +42,12 @@ def test_an_admin_export_runs_in_the_worker_is_stored_and_mailed(dev):
     reaches the mail catcher (read through MailDev's REST API)."""
     names = [f"exported-{n}" for n in range(3)]
     values = ",".join(f"('{name}', 'x', now(), '')" for name in names)
-    ids = dev.psql(
+    dev.psql(
         "dev",
-        f"INSERT INTO catalog_item (name, description, created_at, attachment) "
-        f"VALUES {values} RETURNING id",
-    ).split()
+        f"INSERT INTO catalog_item (name, description, created_at, attachment) VALUES {values}",
+    )
+    listed = "','".join(names)
+    ids = dev.psql("dev", f"SELECT id FROM catalog_item WHERE name IN ('{listed}')").split()
     admin = AdminClient(dev.url("dev", ""), ADMIN, PASSWORD)
     done = admin.post("/admin/catalog/item/", {"action": "export_as_csv", "_selected_action": ids})
     assert "Exporting 3 items" in done.text

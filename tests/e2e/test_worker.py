@@ -9,11 +9,9 @@ test_dev.py.)"""
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 
@@ -22,7 +20,6 @@ from tools.throwaway import production_settings
 
 pytestmark = pytest.mark.e2e
 
-FIXTURE = Path(__file__).parent / "fixtures" / "fixture_tasks.py"
 LOCK_TIMEOUT = 10  # TASK_LOCK_TIMEOUT: how soon a killed worker's task is reclaimed
 TICK = 5  # seconds between the fixture schedule's runs
 DEPLOY_TASKS = 40
@@ -31,7 +28,7 @@ DEPLOY_TASKS = 40
 @pytest.fixture(scope="module")
 def site(own_stack):
     own_stack.write_env(**production_settings(TASK_LOCK_TIMEOUT=str(LOCK_TIMEOUT)))
-    shutil.copy(FIXTURE, own_stack.root / "app" / "catalog" / "fixture_tasks.py")
+    own_stack.add_fixture("fixture_tasks.py")
     own_stack.append(
         "app/config/settings.py",
         'TASKS["default"]["OPTIONS"]["SCHEDULES"]["fixture-tick"] = '
@@ -42,21 +39,8 @@ def site(own_stack):
 
 
 def enqueue(site, code: str) -> str:
-    """Run ``code`` in Django in the web container in service (the fixture
-    tasks imported); what it prints."""
-    program = f"from catalog.fixture_tasks import hit, sleepy\n{code}"
-    return site.compose(
-        "prod",
-        "exec",
-        "-T",
-        site.web_service(),
-        "python",
-        "manage.py",
-        "shell",
-        "--no-imports",
-        "-c",
-        program,
-    ).stdout
+    """Run ``code`` in Django in production's web, with the fixture tasks."""
+    return site.django_shell(f"from catalog.fixture_tasks import hit, sleepy\n{code}")
 
 
 def count_items(site, pattern: str) -> int:

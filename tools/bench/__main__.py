@@ -18,7 +18,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from tools import traffic
-from tools.bench import cpu, deploys, devloop, image, machine, media, report, startup, throughput
+from tools.bench import (
+    cpu,
+    deploys,
+    devloop,
+    image,
+    machine,
+    media,
+    report,
+    startup,
+    tasks,
+    throughput,
+)
 from tools.bench.load import NativeGunicorn
 from tools.throwaway import REPO_DIR, ThrowawayStack, production_settings
 
@@ -36,6 +47,8 @@ PROFILES = {
         "tests": 3,
         "deploys": 20,
         "deploy_baseline_s": 10,
+        "tasks": 1000,
+        "tasks_reps": 3,
     },
     "quick": {
         "cold": 1,
@@ -49,6 +62,8 @@ PROFILES = {
         "tests": 1,
         "deploys": 3,
         "deploy_baseline_s": 5,
+        "tasks": 200,
+        "tasks_reps": 1,
     },
 }
 # Container environment that belongs to the image, not to the settings.
@@ -204,10 +219,13 @@ def run(profile: dict, quick: bool, settings: dict[str, str]) -> dict:
 
         say(f"deploys: {profile['deploys']} code changes under load")
         traffic.install_views(box)
+        tasks.install(box)
         box.run_sh("-0")
         result["deploys"] = deploys.measure(
             box, box.web_url(""), profile["deploys"], profile["deploy_baseline_s"]
         )
+        say("tasks: no-op tasks with 1 and 2 workers, enqueue-to-start latency, memory")
+        result["tasks"] = tasks.measure(box, profile["tasks"], profile["tasks_reps"])
         say("uploads: backup and restore of 1,000 files beside 100,000 rows")
         result["media"]["backup"] = media.backup_and_restore(box)
         box.run_sh("-0", "down")

@@ -200,7 +200,7 @@ def render(result: dict) -> str:
         )
     lines += (
         _render_startup(result) + _render_image(result) + _render_http(result)
-        + _render_media(result)
+        + _render_media(result) + _render_tasks(result)
     )  # fmt: skip
     return "\n".join(lines) + "\n"
 
@@ -343,4 +343,29 @@ def _render_media(result: dict) -> list[str]:
                 f"{backup['restore_s']:.1f} s (its pre-restore backup included)."
             ),
         ]
+    return lines
+
+
+def _render_tasks(result: dict) -> list[str]:
+    """Background tasks (tools/bench/tasks.py): throughput, latency, memory."""
+    tasks = result.get("tasks")
+    if not tasks:
+        return []
+    lines = ["", "## Background tasks", "", "| measure | median | runs |", "| --- | --- | --- |"]
+    for workers in sorted({run["workers"] for run in tasks["runs"]}):
+        rates = [run["per_s"] for run in tasks["runs"] if run["workers"] == workers]
+        count = next(run["tasks"] for run in tasks["runs"] if run["workers"] == workers)
+        lines.append(
+            f"| no-op tasks per second, {workers} worker{'s' if workers > 1 else ''} "
+            f"({count} tasks) | {statistics.median(rates):.0f} | {', '.join(map(str, rates))} |"
+        )
+    latency = tasks.get("latency")
+    if latency:
+        lines.append(
+            f"| enqueue to start, idle worker ({latency['tasks']} tasks, {latency['gap_s']} s apart) "
+            f"| p50 {latency['p50_ms']:.0f} ms, p99 {latency['p99_ms']:.0f} ms "
+            f"| max {latency['max_ms']:.0f} ms |"
+        )
+    if tasks.get("memory_mib") is not None:
+        lines.append(f"| a worker's memory at rest | {tasks['memory_mib']:.0f} MiB | |")
     return lines
