@@ -17,9 +17,9 @@
 #   worker-health the worker's health check: its loop's heartbeat file is
 #                 fresh (ox_health; no database query)
 #   manage ARGS   any manage.py command, e.g. `manage showmigrations`
-# Each of these waits for the database first (DB_WAIT_TIMEOUT seconds, 30 by
-# default); gunicorn (docker/gunicorn.conf.py), plan and migrate do it
-# themselves, with Django already loaded. Anything else runs as given:
+# Each of these but worker-health waits for the database first
+# (DB_WAIT_TIMEOUT seconds, 30 by default); gunicorn (docker/gunicorn.conf.py),
+# plan and migrate do it themselves, with Django already loaded. Anything else runs as given:
 # `sh`, `python -V`, ...
 set -eu
 
@@ -65,8 +65,12 @@ case "$role" in
     ;;
   work)
     _manage start_checks
-    exec python /app/manage.py ox_worker \
-      --concurrency "${WORKER_CONCURRENCY:-1}" --heartbeat-file "$WORKER_HEARTBEAT"
+    # Empty WORKER_CONCURRENCY: ox_worker's own default (one at a time).
+    set -- --heartbeat-file "$WORKER_HEARTBEAT"
+    if [ -n "${WORKER_CONCURRENCY:-}" ]; then
+      set -- "$@" --concurrency "$WORKER_CONCURRENCY"
+    fi
+    exec python /app/manage.py ox_worker "$@"
     ;;
   worker-health)
     exec python /app/manage.py ox_health \

@@ -114,6 +114,8 @@ def host_django_env(project: Project) -> dict[str, str]:
         # DEBUG only relaxes the import-time production checks; pytest-django
         # runs the tests themselves with DEBUG off.
         "DEBUG": "true",
+        # Never production's mail server from a laptop: mail goes to the log.
+        "EMAIL_URL": "consolemail://",
         "POSTGRES_HOST": "127.0.0.1",
         "POSTGRES_PORT": settings.first_port("db"),
         "POSTGRES_DB": settings.db_name,

@@ -43,9 +43,14 @@ MODES = (
         "prod",
         "-0",
         "production",
-        "production: db + gunicorn web behind the proxy (Caddy: the only published ports)",
+        "production: db + gunicorn web + task worker behind the proxy (Caddy: the only published ports)",
     ),
-    Mode("dev", "-1", "development", "development: db + runserver web (autoreload) + pgAdmin"),
+    Mode(
+        "dev",
+        "-1",
+        "development",
+        "development: db + runserver web (autoreload) + task worker + mail catcher + pgAdmin",
+    ),
     Mode(
         "db",
         "-2",

@@ -180,11 +180,11 @@ class Project:
 
     def up_failed(self) -> NoReturn:
         say(
-            f"the {self.current.label} stack did not become healthy; last lines of the migrate and web logs:"
+            f"the {self.current.label} stack did not become healthy; last lines of the "
+            "migrate, web and worker logs:"
         )
-        logs = self.runner.run(
-            self.compose("logs", "--no-log-prefix", "--tail", "15", "migrate", "web"), quiet=True
-        ).stdout
+        argv = self.compose("logs", "--tail", "15", "migrate", "web", "worker")
+        logs = self.runner.run(argv, quiet=True).stdout
         print(logs.rstrip(), file=sys.stderr)
         if "password authentication failed" in logs:
             say(

@@ -44,6 +44,7 @@ class Settings:
     web: dict[str, str] = field(default_factory=dict)  # web's environment
     db: dict[str, str] = field(default_factory=dict)  # db's environment
     pgadmin: dict[str, str] = field(default_factory=dict)
+    worker: dict[str, str] = field(default_factory=dict)  # worker's environment
     proxy: dict[str, str] = field(default_factory=dict)  # proxy's environment
     ports: dict[str, list[Port]] = field(default_factory=dict)  # by service
     driver: dict[str, str] = field(default_factory=dict)  # x-driver
@@ -107,6 +108,7 @@ def from_config(config: dict[str, Any], env_label: str) -> Settings:
         web=_environment(services.get("web", {})),
         db=_environment(services.get("db", {})),
         pgadmin=_environment(services.get("pgadmin", {})),
+        worker=_environment(services.get("worker", {})),
         proxy=_environment(services.get("proxy", {})),
         ports=ports,
         driver={k: _unescape(v) for k, v in (config.get("x-driver") or {}).items()},

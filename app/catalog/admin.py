@@ -18,12 +18,18 @@ class ItemAdmin(admin.ModelAdmin):
     search_fields = ["name"]
     actions = ["export_as_csv"]
 
-    @admin.action(description="Export selected items as CSV (in the background)")
+    def has_export_permission(self, request: HttpRequest) -> bool:
+        """The action is offered to those who may see the exports it makes."""
+        return request.user.has_perm("catalog.view_export")
+
+    @admin.action(
+        description="Export selected items as CSV (in the background)", permissions=["export"]
+    )
     def export_as_csv(self, request: HttpRequest, queryset) -> None:
         with transaction.atomic():  # the task is enqueued with its row, or neither is
             export = Export.objects.create(
                 requested_by=request.user,
-                key=f"exports/items-{secrets.token_urlsafe(16)}.csv",
+                key=f".exports/items-{secrets.token_urlsafe(16)}.csv",
             )
             url = request.build_absolute_uri(
                 reverse("admin:catalog_export_download", args=[export.pk])
@@ -47,7 +53,9 @@ class ItemAdmin(admin.ModelAdmin):
 @admin.register(Export)
 class ExportAdmin(admin.ModelAdmin):
     list_display = ["requested_at", "requested_by", "status", "rows", "download"]
-    readonly_fields = [f.name for f in Export._meta.fields]
+    # The storage key stays out of sight: the download view is the way in.
+    readonly_fields = [f.name for f in Export._meta.fields if f.name != "key"]
+    exclude = ["key"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # made by the Items action
@@ -80,7 +88,11 @@ class ExportAdmin(admin.ModelAdmin):
     def download_view(self, request: HttpRequest, pk: int) -> FileResponse:
         """The file, to staff who may view exports, whatever the storage."""
         export = Export.objects.filter(pk=pk, finished_at__isnull=False).first()
-        if export is None or not self.has_view_permission(request, export):
+        allowed = request.user.has_perm("catalog.view_item")  # it holds items
+        if export is None or not allowed or not self.has_view_permission(request, export):
             raise Http404("no such export")
-        name = f"items-{export.pk}.csv"
-        return FileResponse(default_storage.open(export.key), as_attachment=True, filename=name)
+        try:
+            file = default_storage.open(export.key)
+        except FileNotFoundError:
+            raise Http404("the export's file is gone") from None
+        return FileResponse(file, as_attachment=True, filename=f"items-{export.pk}.csv")

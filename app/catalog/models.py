@@ -1,5 +1,8 @@
 from django.conf import settings
+from django.core.files.storage import default_storage
 from django.db import models
+from django.db.models.signals import post_delete
+from django.dispatch import receiver
 
 
 class Item(models.Model):
@@ -30,8 +33,9 @@ class Export(models.Model):
     requested_at = models.DateTimeField(auto_now_add=True, db_index=True)
     # The id of the task's result, to ask the tasks backend how it went.
     task_id = models.CharField(max_length=64, blank=True)
-    # Set once at creation and never reused: the file's name in the storage,
-    # the same on every attempt and impossible to guess from its URL.
+    # Chosen at creation: the file's name in the default storage, the same
+    # on every attempt, random, and in a hidden folder (.exports/) that the
+    # media server never serves: the admin's download view is the way in.
     key = models.CharField(max_length=200, unique=True)
     rows = models.PositiveIntegerField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -42,3 +46,10 @@ class Export(models.Model):
 
     def __str__(self) -> str:
         return f"export {self.pk} ({self.rows if self.rows is not None else '…'} items)"
+
+
+@receiver(post_delete, sender=Export)
+def delete_export_file(sender: type[Export], instance: Export, **kwargs: object) -> None:
+    """The file goes with its row (the admin's delete, the nightly prune)."""
+    if instance.key:
+        default_storage.delete(instance.key)

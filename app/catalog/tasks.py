@@ -7,7 +7,9 @@ one, and the mail is marked sent in the transaction that sends it.
 
 import csv
 import io
+from datetime import timedelta
 
+from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.mail import send_mail
@@ -40,10 +42,10 @@ def export_items_csv(export_id: int, item_ids: list[int], download_url: str) -> 
     database; the file itself stays in the storage."""
     export = Export.objects.select_related("requested_by").get(pk=export_id)
     content, rows = items_csv(item_ids)
-    if default_storage.exists(export.key):  # a previous attempt's file
-        default_storage.delete(export.key)
+    default_storage.delete(export.key)  # a previous attempt's file, if any
+    # The name saved: the key, unless an overlapping attempt got there first.
     saved = default_storage.save(export.key, ContentFile(content))
-    Export.objects.filter(pk=export_id).update(rows=rows, finished_at=timezone.now())
+    Export.objects.filter(pk=export_id).update(key=saved, rows=rows, finished_at=timezone.now())
     recipient = export.requested_by.email if export.requested_by else ""
     with transaction.atomic():
         # Marked and sent together: a failed send rolls the mark back, and the
@@ -57,3 +59,13 @@ def export_items_csv(export_id: int, item_ids: list[int], download_url: str) -> 
                 recipient_list=[recipient],
             )
     return {"key": saved, "rows": rows}
+
+
+@task
+def prune_exports() -> int:
+    """Delete exports (rows and files) older than TASK_RESULTS_KEEP_DAYS."""
+    cutoff = timezone.now() - timedelta(days=settings.TASK_RESULTS_KEEP_DAYS)
+    old = list(Export.objects.filter(requested_at__lt=cutoff))
+    for export in old:
+        export.delete()  # its file too (catalog.models.delete_export_file)
+    return len(old)

@@ -16,11 +16,12 @@ from django.core.exceptions import ImproperlyConfigured
 from config import env_values
 
 BACKEND = "django_ox.backend.OxBackend"
-# docker compose stop's grace for a worker (compose.yml): a task may run this
-# long less TASK_STOP_MARGIN, so one that starts just before a stop ends in
-# time, finished or interrupted, before Docker kills the worker.
-DEFAULT_WORKER_GRACE = 120
+# WORKER_GRACE is Docker's wait for a stopping worker (compose.yml, its one
+# default): an attempt may run that long less TASK_STOP_MARGIN, and one that
+# ignores its TaskTimeout is given up TASK_TIMEOUT_GRACE later, so it ends,
+# finished or interrupted (and retried), before Docker kills the worker.
 TASK_STOP_MARGIN = 10
+TASK_TIMEOUT_GRACE = 5
 # Claims per task, the first included, before it is FAILED (LOST when its
 # worker died each time).
 DEFAULT_MAX_ATTEMPTS = 3
@@ -31,12 +32,11 @@ DEFAULT_RESULTS_KEEP_DAYS = 14
 SEE = "(see .env.example, Background tasks)"
 
 
-def task_timeout(env: environ.Env) -> int:
-    """The longest a task attempt may run: WORKER_GRACE less the margin."""
-    grace = env_values.whole_number(
-        env, "WORKER_GRACE", default=DEFAULT_WORKER_GRACE, minimum=TASK_STOP_MARGIN + 1
-    )
-    return grace - TASK_STOP_MARGIN
+def task_timeout(env: environ.Env) -> int | None:
+    """The longest a task attempt may run: WORKER_GRACE less the margin; no
+    limit where WORKER_GRACE is not set (outside Compose: tests, the host)."""
+    grace = env_values.whole_number(env, "WORKER_GRACE", default=0, minimum=TASK_STOP_MARGIN + 1)
+    return grace - TASK_STOP_MARGIN if grace else None
 
 
 def results_keep_days(env: environ.Env) -> int:
@@ -55,10 +55,12 @@ def tasks_setting(env: environ.Env) -> dict[str, Any]:
             env, "TASK_LOCK_TIMEOUT", default=DEFAULT_LOCK_TIMEOUT, minimum=3
         ),
         "TASK_TIMEOUT": task_timeout(env),
+        "TASK_TIMEOUT_GRACE": TASK_TIMEOUT_GRACE,
         # Periodic tasks, declared here with the code they run: every worker
         # dispatches them and the database enqueues each tick once.
         "SCHEDULES": {
             "prune-task-results": {"task": "core.tasks.prune_task_results", "cron": "17 3 * * *"},
+            "prune-exports": {"task": "catalog.tasks.prune_exports", "cron": "27 3 * * *"},
         },
     }
     return {"default": {"BACKEND": BACKEND, "OPTIONS": options}}

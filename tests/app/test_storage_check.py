@@ -5,7 +5,7 @@ stack's SeaweedFS in tests/e2e/test_object_storage.py)."""
 import time
 
 import pytest
-from django.core.management import call_command
+from django.core.management import ManagementUtility, call_command
 from django.core.management.base import CommandError
 
 from django_process import run_django
@@ -108,3 +108,13 @@ def test_a_servers_start_checks_wait_for_the_database_then_check_storage(
     settings.MEDIA_ROOT = tmp_path
     call_command("start_checks")
     assert capsys.readouterr().out == f"storage: filesystem, {tmp_path}: ok\n"
+
+
+@pytest.mark.django_db
+def test_start_checks_make_the_spool_before_djangos_checks_would_refuse_it(settings, tmp_path):
+    # As after a restore, whose media tree has no .uploads: manage.py runs
+    # system checks first unless the command opts out (files.E001).
+    settings.MEDIA_ROOT = tmp_path
+    settings.FILE_UPLOAD_TEMP_DIR = str(tmp_path / ".uploads")
+    ManagementUtility(["manage.py", "start_checks"]).execute()  # as entrypoint.sh runs it
+    assert (tmp_path / ".uploads").is_dir()

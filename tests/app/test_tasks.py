@@ -4,17 +4,18 @@ rows of django-ox's queue that no worker takes."""
 
 import csv
 import io
+from datetime import timedelta
 
 import pytest
+from django.contrib.auth.models import Permission, User
 from django.core import mail
-from django.core.files.storage import default_storage
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 from django_ox import actions
 from django_ox.models import OxTask
 
 from catalog.models import Export, Item
-from catalog.tasks import export_items_csv
+from catalog.tasks import export_items_csv, prune_exports
 
 pytestmark = pytest.mark.django_db
 IMMEDIATE = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
@@ -48,8 +49,8 @@ def test_the_export_action_writes_the_csv_records_it_and_mails_the_requester(
     rows = list(csv.reader(io.StringIO((media / export.key).read_text())))
     assert rows[0] == ["id", "name", "description", "created_at", "attachment"]
     assert [row[1] for row in rows[1:]] == ["item 0", "item 1"]
-    # The key cannot be guessed from another export's.
-    assert export.key.startswith("exports/items-") and len(export.key) > 30
+    # Random, and in a folder the media server never serves (a dot folder).
+    assert export.key.startswith(".exports/items-") and len(export.key) > 30
 
     assert len(mail.outbox) == 1
     assert mail.outbox[0].to == [admin_user.email]
@@ -67,11 +68,11 @@ def test_a_second_run_of_the_same_export_replaces_its_file_and_mails_once(
 ):
     settings.TASKS = IMMEDIATE
     item = Item.objects.create(name="once")
-    export = Export.objects.create(requested_by=admin_user, key="exports/items-again.csv")
+    export = Export.objects.create(requested_by=admin_user, key=".exports/items-again.csv")
     for _ in range(2):  # at least once: a retry after a crash runs it again
         result = export_items_csv.enqueue(export.pk, [item.pk], "https://example.com/d")
         assert result.return_value == {"key": export.key, "rows": 1}
-    assert sorted(p.name for p in (media / "exports").iterdir()) == ["items-again.csv"]
+    assert sorted(p.name for p in (media / ".exports").iterdir()) == ["items-again.csv"]
     assert len(mail.outbox) == 1
 
 
@@ -88,15 +89,56 @@ def test_the_action_enqueues_a_task_with_its_export_row(admin_client):
     assert "ready" in listing and "download CSV" not in listing
 
 
-def test_an_unfinished_or_unknown_export_is_not_downloadable(admin_client, client, admin_user):
-    export = Export.objects.create(requested_by=admin_user, key="exports/items-x.csv")
+def test_an_unfinished_or_unknown_export_is_not_downloadable(admin_client, client, media):
+    export = Export.objects.create(key=".exports/items-x.csv")
     assert admin_client.get(f"/admin/catalog/export/{export.pk}/download/").status_code == 404
     assert admin_client.get("/admin/catalog/export/999999/download/").status_code == 404
     Export.objects.filter(pk=export.pk).update(finished_at=timezone.now())
-    default_storage.save(export.key, io.BytesIO(b"id\n"))
+    assert admin_client.get(f"/admin/catalog/export/{export.pk}/download/").status_code == 404
+    (media / ".exports").mkdir()
+    (media / export.key).write_text("id\n")  # its file, once written
+    assert admin_client.get(f"/admin/catalog/export/{export.pk}/download/").status_code == 200
     # Anonymous visitors are sent to the login page, never given the file.
     anonymous = client.get(f"/admin/catalog/export/{export.pk}/download/")
     assert anonymous.status_code == 302 and "/admin/login/" in anonymous["Location"]
+
+
+def staff_with(client, *codenames: str):
+    user = User.objects.create_user("staff", "staff@example.org", "pw", is_staff=True)
+    user.user_permissions.set(Permission.objects.filter(codename__in=codenames))
+    client.force_login(user)
+    return client
+
+
+def test_the_export_action_and_the_files_need_permission_to_see_exports_and_items(client, media):
+    item = Item.objects.create(name="private")
+    export = Export.objects.create(key=".exports/items-y.csv", finished_at=timezone.now())
+    items_only = staff_with(client, "view_item")
+    assert "export_as_csv" not in items_only.get("/admin/catalog/item/").content.decode()
+    export_action(items_only, [item])
+    assert Export.objects.count() == 1  # the action was refused
+    assert items_only.get(f"/admin/catalog/export/{export.pk}/download/").status_code == 404
+    User.objects.get(username="staff").user_permissions.set(
+        Permission.objects.filter(codename="view_export")
+    )
+    assert client.get(f"/admin/catalog/export/{export.pk}/download/").status_code == 404
+
+
+def test_deleting_or_pruning_an_export_deletes_its_file(admin_user, settings, media):
+    settings.TASKS = IMMEDIATE
+    settings.TASK_RESULTS_KEEP_DAYS = 7
+    item = Item.objects.create(name="kept a week")
+    old, recent = (
+        Export.objects.create(requested_by=admin_user, key=f".exports/items-{name}.csv")
+        for name in ("old", "recent")
+    )
+    for export in (old, recent):
+        export_items_csv.enqueue(export.pk, [item.pk], "https://example.com/d")
+    Export.objects.filter(pk=old.pk).update(requested_at=timezone.now() - timedelta(days=8))
+    assert prune_exports.enqueue().return_value == 1
+    assert sorted(p.name for p in (media / ".exports").iterdir()) == ["items-recent.csv"]
+    Export.objects.all().delete()  # the admin's bulk delete
+    assert not list((media / ".exports").iterdir())
 
 
 def failed_task(error: str = "ValueError") -> OxTask:
@@ -140,7 +182,7 @@ def test_retrying_an_id_that_did_not_fail_is_refused():
 def test_the_prune_task_deletes_old_results_and_keeps_recent_ones(settings):
     settings.TASK_RESULTS_KEEP_DAYS = 7
     old, recent = failed_task(), failed_task()
-    OxTask.objects.filter(pk=old.pk).update(finished_at=timezone.now() - timezone.timedelta(days=8))
+    OxTask.objects.filter(pk=old.pk).update(finished_at=timezone.now() - timedelta(days=8))
     from core.tasks import prune_task_results
 
     prune_task_results.call()

@@ -129,6 +129,7 @@ def test_only_the_proxy_ports_are_published(prod):
     assert published.pop(prod.web_service()) == []
     assert published.pop("db") == []
     assert published.pop("media") == []
+    assert published.pop("worker") == []
     assert published == {} or published == {"migrate": []}
 
     ports = would_be_ports(prod)
@@ -201,7 +202,9 @@ def test_containers_are_hardened_and_limited_as_configured(prod):
     }
     web = prod.web_service()
     assert (
-        {"db", web, "proxy", "media"} <= set(containers) <= {"db", "migrate", web, "proxy", "media"}
+        {"db", web, "worker", "proxy", "media"}
+        <= set(containers)
+        <= {"db", "migrate", web, "worker", "proxy", "media"}
     )
     for service, host in containers.items():
         assert host["SecurityOpt"] == ["no-new-privileges:true"], service
@@ -218,6 +221,12 @@ def test_containers_are_hardened_and_limited_as_configured(prod):
     assert containers[web]["CapAdd"] is None
     assert containers[web]["Memory"] == 600 * 1024 * 1024
     assert containers[web]["NanoCpus"] == 1_000_000_000
+    # The worker: web's image and hardening, its own limits.
+    assert containers["worker"]["CapAdd"] is None
+    assert containers["worker"]["Memory"] == 512 * 1024 * 1024
+    assert containers["worker"]["PidsLimit"] == 256
+    worker_uid = prod.compose("prod", "exec", "-T", "worker", "id", "-u").stdout.strip()
+    assert worker_uid not in ("", "0")
     assert containers["db"]["PidsLimit"] == 300
     assert containers["proxy"]["Memory"] == 300 * 1024 * 1024
     assert containers["proxy"]["NanoCpus"] == 1_000_000_000
@@ -248,7 +257,7 @@ def test_web_runs_as_an_unprivileged_user(prod):
 
 
 def test_services_restart_with_the_docker_daemon(prod):
-    for service in ("db", prod.web_service(), "proxy", "media"):
+    for service in ("db", prod.web_service(), "worker", "proxy", "media"):
         policy = prod.inspect("prod", service)["HostConfig"]["RestartPolicy"]["Name"]
         assert policy == "unless-stopped", service
 

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.e2e
 
 LOCK_TIMEOUT = 10  # TASK_LOCK_TIMEOUT: how soon a killed worker's task is reclaimed
 TICK = 5  # seconds between the fixture schedule's runs
-DEPLOY_TASKS = 40
+DEPLOY_TASKS = 90  # one-second tasks
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +45,17 @@ def enqueue(site, code: str) -> str:
 
 def count_items(site, pattern: str) -> int:
     return int(site.psql("prod", f"SELECT count(*) FROM catalog_item WHERE name LIKE '{pattern}'"))
+
+
+def ran_on(site, pattern: str) -> set[str]:
+    """The containers (host names: short ids) whose workers ran the tasks
+    whose first argument matches ``pattern``."""
+    hosts = site.psql(
+        "prod",
+        "SELECT DISTINCT split_part(worker_ids->>0, '-', 1) FROM django_ox_oxtask "
+        f"WHERE args->>0 LIKE '{pattern}'",
+    )
+    return set(hosts.split())
 
 
 def workers(site) -> list[str]:
@@ -81,9 +92,12 @@ def test_a_task_runs_in_the_worker_and_its_result_is_readable(site):
 
 def test_sigterm_lets_the_running_task_finish_and_the_worker_exit_0(site):
     (worker,) = workers(site)
-    task_id = enqueue(site, 'print(sleepy.enqueue("term", 3).id)').strip()
+    task_id = enqueue(site, 'print(sleepy.enqueue("term", 5).id)').strip()
     wait_for(lambda: count_items(site, "start:term") == 1, timeout=30)
+    assert count_items(site, "end:term") == 0  # running when the signal comes
+    started = time.monotonic()
     subprocess.run(["docker", "stop", "--time", "60", worker], check=True, capture_output=True)
+    assert time.monotonic() - started > 1.5  # it waited for the task
     state = inspect(worker)["State"]
     assert (state["Status"], state["ExitCode"]) == ("exited", 0)
     assert task_row(site, task_id) == ("SUCCESSFUL", 1)
@@ -114,7 +128,13 @@ def test_a_killed_workers_task_runs_again_never_silently_lost(site):
 def test_two_workers_run_each_of_200_tasks_exactly_once(site):
     scale_workers(site, 2)
     try:
-        enqueue(site, 'for n in range(200): hit.enqueue(f"many-{n}")')
+        # One transaction: all 200 are there at once, for both workers.
+        enqueue(
+            site,
+            "from django.db import transaction\n"
+            "with transaction.atomic():\n"
+            '    for n in range(200): hit.enqueue(f"many-{n}")',
+        )
         wait_for(lambda: count_items(site, "many-%") >= 200, timeout=120)
         time.sleep(3)  # a duplicate would show up now
         assert count_items(site, "many-%") == 200
@@ -128,6 +148,7 @@ def test_two_workers_run_each_of_200_tasks_exactly_once(site):
             "AND status = 'SUCCESSFUL' AND attempts = 1",
         )
         assert once == "200"
+        assert len(ran_on(site, "many-%")) == 2  # both workers took some
     finally:
         scale_workers(site, 1)
 
@@ -151,15 +172,15 @@ def test_the_schedule_fires_once_per_period_with_two_workers(site):
 
 
 def test_a_deploy_while_tasks_run_loses_none_and_runs_none_twice(site):
-    before = set(workers(site))
-    # 40 s of work on one worker: the deploy (build, switch) lands inside it.
+    before = {container[:12] for container in workers(site)}
+    # More work than a deploy takes (build, switch), on one worker.
     enqueue(site, f'for n in range({DEPLOY_TASKS}): sleepy.enqueue(f"deploy-{{n}}", 1)')
     wait_for(lambda: count_items(site, "start:deploy-%") >= 1, timeout=30)
     site.edit("app/catalog/fixture_tasks.py", r'^RELEASE = "[^"]*"', 'RELEASE = "second"')
     site.run_sh("-0")
-    assert not before & set(workers(site)), "the deploy did not replace the worker"
-    assert count_items(site, "end:deploy-%") < DEPLOY_TASKS, "the tasks ended before the deploy"
-    wait_for(lambda: count_items(site, "end:deploy-%") >= DEPLOY_TASKS, timeout=120)
+    after = {container[:12] for container in workers(site)}
+    assert not before & after, "the deploy did not replace the worker"
+    wait_for(lambda: count_items(site, "end:deploy-%") >= DEPLOY_TASKS, timeout=DEPLOY_TASKS * 3)
     assert count_items(site, "start:deploy-%") == DEPLOY_TASKS
     assert count_items(site, "end:deploy-%") == DEPLOY_TASKS
     runs = site.psql(
@@ -168,6 +189,9 @@ def test_a_deploy_while_tasks_run_loses_none_and_runs_none_twice(site):
         "AND status = 'SUCCESSFUL' AND attempts = 1",
     )
     assert runs == str(DEPLOY_TASKS)
+    # The queue was split between the old release's worker and the new one's.
+    hosts = ran_on(site, "deploy-%")
+    assert hosts & before and hosts & after, (hosts, before, after)
 
 
 def test_a_frozen_worker_turns_unhealthy_and_recovers(site):

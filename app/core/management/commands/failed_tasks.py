@@ -28,10 +28,9 @@ class Command(BaseCommand):
     help = "List failed background tasks (newest first); --retry ID... or --retry-all enqueues them again."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument(
-            "--retry", nargs="+", metavar="ID", default=[], help="task ids to retry"
-        )
-        parser.add_argument("--retry-all", action="store_true", help="retry every failed task")
+        which = parser.add_mutually_exclusive_group()
+        which.add_argument("--retry", nargs="+", metavar="ID", default=[], help="task ids to retry")
+        which.add_argument("--retry-all", action="store_true", help="retry every failed task")
 
     def handle(self, *args: object, **options: object) -> None:
         failed = OxTask.objects.filter(status__in=FAILED)
