@@ -128,20 +128,24 @@ def test_a_killed_workers_task_runs_again_never_silently_lost(site):
 def test_two_workers_run_each_of_200_tasks_exactly_once(site):
     scale_workers(site, 2)
     try:
-        # One transaction: all 200 are there at once, for both workers.
+        # One transaction: all 200 are there at once, for both workers. Each
+        # takes 50 ms, so the queue outlasts a worker's idle poll (1 s): no
+        # single worker can have drained it before the other looked.
         enqueue(
             site,
             "from django.db import transaction\n"
             "with transaction.atomic():\n"
-            '    for n in range(200): hit.enqueue(f"many-{n}")',
+            '    for n in range(200): sleepy.enqueue(f"many-{n}", 0.05)',
         )
-        wait_for(lambda: count_items(site, "many-%") >= 200, timeout=120)
+        wait_for(lambda: count_items(site, "end:many-%") >= 200, timeout=120)
         time.sleep(3)  # a duplicate would show up now
-        assert count_items(site, "many-%") == 200
-        distinct = site.psql(
-            "prod", "SELECT count(DISTINCT name) FROM catalog_item WHERE name LIKE 'many-%'"
-        )
-        assert distinct == "200"
+        for side in ("start", "end"):
+            assert count_items(site, f"{side}:many-%") == 200
+            distinct = site.psql(
+                "prod",
+                f"SELECT count(DISTINCT name) FROM catalog_item WHERE name LIKE '{side}:many-%'",
+            )
+            assert distinct == "200"
         once = site.psql(
             "prod",
             "SELECT count(*) FROM django_ox_oxtask WHERE args->>0 LIKE 'many-%' "
