@@ -65,7 +65,6 @@ def export_items_csv(export_id: int, item_ids: list[int], download_url: str) -> 
 def prune_exports() -> int:
     """Delete exports (rows and files) older than TASK_RESULTS_KEEP_DAYS."""
     cutoff = timezone.now() - timedelta(days=settings.TASK_RESULTS_KEEP_DAYS)
-    old = list(Export.objects.filter(requested_at__lt=cutoff))
-    for export in old:
-        export.delete()  # its file too (catalog.models.delete_export_file)
-    return len(old)
+    # Each deleted row takes its file (catalog.models.delete_export_file).
+    deleted, _ = Export.objects.filter(requested_at__lt=cutoff).delete()
+    return deleted

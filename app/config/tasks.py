@@ -29,7 +29,6 @@ DEFAULT_MAX_ATTEMPTS = 3
 # renewed for this long (a running worker renews it every third of it).
 DEFAULT_LOCK_TIMEOUT = 60
 DEFAULT_RESULTS_KEEP_DAYS = 14
-SEE = "(see .env.example, Background tasks)"
 
 
 def task_timeout(env: environ.Env) -> int | None:
