@@ -13,7 +13,7 @@ from pathlib import Path
 from gunicorn.glogging import Logger
 
 
-def _int_from_env(name: str, default: int) -> int:
+def _int_from_env(name: str, default: int, minimum: int = 1) -> int:
     raw = os.environ.get(name, "").strip()
     if not raw:
         return default
@@ -21,8 +21,8 @@ def _int_from_env(name: str, default: int) -> int:
         value = int(raw)
     except ValueError:
         raise SystemExit(f"{name} must be a whole number, got {raw!r}") from None
-    if value < 1:
-        raise SystemExit(f"{name} must be at least 1, got {value}")
+    if value < minimum:
+        raise SystemExit(f"{name} must be at least {minimum}, got {value}")
     return value
 
 
@@ -120,3 +120,34 @@ def on_starting(server):
         sys.exit(f"CommandError: {error}")
     finally:
         connections.close_all()
+
+
+def when_ready(server):
+    """WEB_STOP_DRAIN seconds (Docker Swarm sets it: compose.swarm.yml): on
+    SIGTERM, first create WEB_DRAIN_FILE (/readyz says 503) and keep serving
+    that long, while the proxy learns that this task is gone; then stop as
+    gunicorn does (requests in flight get GUNICORN_GRACEFUL_TIMEOUT). On
+    one host the deploy drains the container itself (driver/rollout.py)."""
+    import signal
+    import threading
+    import time
+
+    drain = _int_from_env("WEB_STOP_DRAIN", 0, minimum=0)
+    drain_file = os.environ.get("WEB_DRAIN_FILE", "")
+    if not drain:
+        return
+
+    def drain_then_stop():
+        if drain_file:
+            Path(drain_file).touch()
+        server.log.info("SIGTERM: draining for %d s, then stopping", drain)
+        time.sleep(drain)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    def stop_later(signum, frame):
+        # gunicorn's own handler again, for the second SIGTERM; nothing that
+        # takes a lock (logging) runs in a signal handler.
+        signal.signal(signal.SIGTERM, server.signal)
+        threading.Thread(target=drain_then_stop, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop_later)
