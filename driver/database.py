@@ -15,10 +15,20 @@ import re
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Protocol
 
 from driver import media
 from driver.console import Refused, say, size_text
 from driver.project import Project
+from driver.runner import Argv
+
+
+class DbTarget(Protocol):
+    def exec(
+        self, service: str, *args: str, tty: bool = False, env: tuple[str, ...] = ()
+    ) -> Argv: ...
+
+    def sql(self, user: str, database: str, *statements: str) -> Argv: ...
 
 USER_SCHEMAS = "schemaname NOT IN ('pg_catalog', 'information_schema')"
 RENAME_ATTEMPTS, RENAME_PAUSE = 50, 0.2  # 10 s for the old sessions to go
@@ -119,12 +129,19 @@ def backup_keep(value: str) -> int:
 class Database:
     """The mode's database, reached through its db container."""
 
-    def __init__(self, project: Project):
+    def __init__(self, project: Project, target: DbTarget | None = None):
         self.project = project
+        self._target = target
         self.runner = project.runner
         settings = project.settings
         self.name, self.user = settings.db_name, settings.db_user
         self.data_mode = project.current.data
+
+    @property
+    def target(self) -> DbTarget:
+        """Where the db commands run: Compose's db service, or a Swarm task's
+        container (swarm.TaskContainer)."""
+        return self._target or self.project.compose
 
     @property
     def backup_dir(self) -> Path:
@@ -132,7 +149,7 @@ class Database:
 
     def sql(self, database: str, *statements: str, quiet: bool = False) -> str | None:
         """The output of ``statements`` in ``database``, or None if one failed."""
-        argv = self.project.compose.sql(self.user, database, *statements)
+        argv = self.target.sql(self.user, database, *statements)
         done = self.runner.run(argv, quiet=quiet)
         return done.stdout.strip() if done.ok else None
 
@@ -173,7 +190,7 @@ class Database:
         path = self.backup_path(label)
         partial = path.with_name(path.name + ".partial")
         started = time.monotonic()
-        argv = self.project.compose.exec(
+        argv = self.target.exec(
             "db", "pg_dump", "-U", self.user, "-d", self.name, "--format=custom"
         )
         old_umask = os.umask(0o077)
@@ -221,7 +238,7 @@ class Database:
     def listing(self, archive: Path) -> str | None:
         """``pg_restore --list`` of the archive, or None when it is not one."""
         done = self.runner.run(
-            self.project.compose.exec("db", "pg_restore", "--list"), stdin=archive, quiet=True
+            self.target.exec("db", "pg_restore", "--list"), stdin=archive, quiet=True
         )
         return done.stdout if done.ok else None
 
@@ -238,7 +255,7 @@ class Database:
         fresh, old = f"{self.name}__restoring", f"{self.name}__replaced"
         if self.sql("postgres", drop_sql(fresh), f"CREATE DATABASE {ident(fresh)}") is None:
             return False
-        argv = self.project.compose.exec(
+        argv = self.target.exec(
             "db", "pg_restore", "-U", self.user, "-d", fresh,
             "--no-owner", "--single-transaction", "--exit-on-error",
         )  # fmt: skip
