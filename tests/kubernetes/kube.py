@@ -26,6 +26,9 @@ KUBERNETES_DIR = REPO_DIR / "kubernetes"
 SECRETS_DIR = KUBERNETES_DIR / "secrets"
 OVERLAYS = {"base": KUBERNETES_DIR / "base", "production": KUBERNETES_DIR / "overlays/production"}
 
+# The project's name (COMPOSE_PROJECT_NAME in Compose): the base's
+# app.kubernetes.io/name label and the prefix of its image's name.
+PROJECT = "app"
 # The Compose services that run on Kubernetes, and their workloads.
 WORKLOADS = {
     "web": ("Deployment", "web"),
@@ -284,6 +287,11 @@ def drifts(
             found += _limit_drifts(service, spec, container)
     if len(set(images.values())) > 1:
         found.append(f"web, worker and migrate run one image in compose.yml, not {images}")
+    # compose.yml names it <project>-web; the base, for the project "app"
+    # (its name label), untagged: an overlay's images: replaces it.
+    expected = services["web"]["image"].replace("${COMPOSE_PROJECT_NAME}", PROJECT).split(":")[0]
+    if defaults and images.get("web") != expected:
+        found.append(f"web: image {images.get('web')}, compose.yml's {expected}")
     found += _grace_drifts(compose, manifests, config, defaults)
     if defaults:
         found += _value_drifts(compose, config)

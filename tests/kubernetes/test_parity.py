@@ -53,6 +53,7 @@ COMPOSE_CHANGES = {
     "the liveness path": ("127.0.0.1:8000/healthz", "127.0.0.1:8000/livez", "livenessProbe"),
     "the worker's check": ('["CMD", "entrypoint.sh", "worker-health"]', '["CMD", "entrypoint.sh", "worker-alive"]', "worker: livenessProbe"),
     "the worker's grace": ("${WORKER_GRACE:-120}", "${WORKER_GRACE:-300}", "stop_grace_period 300s"),
+    "the image": ("${COMPOSE_PROJECT_NAME}-web:latest", "${COMPOSE_PROJECT_NAME}-django:latest", "image app-web"),
     "a role": ('command: ["work"]', 'command: ["work", "--all"]', "worker: args"),
     "a service": ("  web-alt:\n", "  beat:\n    image: x\n  web-alt:\n", "service beat"),
 }
