@@ -10,7 +10,6 @@ the same to its readers).
 
 from __future__ import annotations
 
-import copy
 import functools
 import re
 import shutil
@@ -36,7 +35,8 @@ WORKLOADS = {
     "migrate": ("Job", "migrate"),
 }
 
-# Intentional differences.
+# The differences on purpose, each with its reason (kubernetes/README.md,
+# "What differs, on purpose").
 NOT_ON_KUBERNETES = {
     "db": "the database is external (a managed PostgreSQL), named by DATABASE_URL",
     "proxy": "the Ingress controller terminates TLS and sends requests to ready web pods",
@@ -516,20 +516,3 @@ def _value_drifts(compose: dict, config: dict) -> list[str]:
         if value != expected:
             found.append(f"app-config: {name}={value!r}, compose.yml's default {expected!r}")
     return found
-
-
-def with_variable(compose_text: str, name: str) -> str:
-    """compose.yml with one more setting in x-django-env, as a change that
-    adds one would write it."""
-    anchor = "x-django-env: &django-env\n"
-    assert anchor in compose_text
-    return compose_text.replace(anchor, f'{anchor}  {name}: "${{{name}:-}}"\n')
-
-
-def without(manifests: list[dict], kind: str, name: str, key: str) -> list[dict]:
-    """The manifests with one key less in a ConfigMap's data (a copy)."""
-    changed = copy.deepcopy(manifests)
-    for doc in changed:
-        if doc["kind"] == kind and doc["metadata"]["name"].startswith(name):
-            del doc["data"][key]
-    return changed

@@ -1,6 +1,8 @@
 """The Kubernetes manifests agree with compose.yml (kube.drifts), and the
 comparison sees a drift on either side."""
 
+import copy
+
 import pytest
 
 import kube
@@ -8,6 +10,23 @@ import kube
 COMPOSE_TEXT = (kube.REPO_DIR / "compose.yml").read_text()
 SECRETS = kube.secret_keys()
 SECRET_NAMES = kube.secret_variables()
+
+
+def with_variable(compose_text: str, name: str) -> str:
+    """compose.yml with one more setting in x-django-env, as a change that
+    adds one would write it."""
+    anchor = "x-django-env: &django-env\n"
+    assert anchor in compose_text
+    return compose_text.replace(anchor, f'{anchor}  {name}: "${{{name}:-}}"\n')
+
+
+def without(manifests: list[dict], kind: str, name: str, key: str) -> list[dict]:
+    """The manifests with one key less in a ConfigMap's data (a copy)."""
+    changed = copy.deepcopy(manifests)
+    for doc in changed:
+        if doc["kind"] == kind and doc["metadata"]["name"].startswith(name):
+            del doc["data"][key]
+    return changed
 
 
 def drifts(compose: dict, manifests: list[dict], defaults: bool = True) -> list[str]:
@@ -22,7 +41,7 @@ def test_the_manifests_follow_compose(overlay):
 
 
 def test_a_variable_added_to_compose_but_not_to_the_manifests_is_a_drift():
-    compose = kube.load_compose(kube.with_variable(COMPOSE_TEXT, "NEW_SETTING"))
+    compose = kube.load_compose(with_variable(COMPOSE_TEXT, "NEW_SETTING"))
     found = drifts(compose, kube.render(kube.OVERLAYS["base"]))
     assert found == [
         f"{service}: compose.yml gives it NEW_SETTING, the manifests do not"
@@ -31,9 +50,7 @@ def test_a_variable_added_to_compose_but_not_to_the_manifests_is_a_drift():
 
 
 def test_a_variable_the_manifests_drop_is_a_drift():
-    manifests = kube.without(
-        kube.render(kube.OVERLAYS["base"]), "ConfigMap", "app-config", "LOG_LEVEL"
-    )
+    manifests = without(kube.render(kube.OVERLAYS["base"]), "ConfigMap", "app-config", "LOG_LEVEL")
     found = drifts(kube.load_compose(), manifests)
     assert "web: compose.yml gives it LOG_LEVEL, the manifests do not" in found
 
