@@ -1,5 +1,5 @@
-"""pytest plugin: the tests under tests/driver/ and tests/bench/ need
-neither Docker nor a database, and prove it.
+"""pytest plugin: the tests under tests/driver/, tests/bench/ and
+tests/kubernetes/ need neither Docker nor a database, and prove it.
 
 Each runs with DOCKER_HOST pointing nowhere, and fails if it starts a
 ``docker`` process (through subprocess, os.exec*, os.posix_spawn* or
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 TESTS_DIR = Path(__file__).resolve().parent.parent
-ISOLATED = (TESTS_DIR / "driver", TESTS_DIR / "bench")
+ISOLATED = (TESTS_DIR / "driver", TESTS_DIR / "bench", TESTS_DIR / "kubernetes")
 NOWHERE = "unix:///nonexistent.sock"
 # pytest-django's fixtures that open the test database.
 DATABASE_FIXTURES = {
@@ -51,8 +51,8 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     used = DATABASE_FIXTURES & set(getattr(item, "fixturenames", ()))
     if item.get_closest_marker("django_db") or used:
         pytest.fail(
-            f"{item.nodeid} uses the database; tests under tests/driver/ and tests/bench/ "
-            "must not (move it to tests/app/)",
+            f"{item.nodeid} uses the database; tests under tests/driver/, tests/bench/ "
+            "and tests/kubernetes/ must not (move it to tests/app/)",
             pytrace=False,
         )
 
