@@ -34,6 +34,7 @@ COMMANDS: dict[str, Command] = {
     "restore": commands.restore,
     "releases": commands.releases_command,
     "rollback": commands.rollback,
+    "swarm": commands.swarm_command,
     "doctor": commands.doctor_command,
     "install-service": commands.install_service,
     "test": commands.test,
@@ -54,6 +55,7 @@ Settings: .env (ENV_FILE=path for another file); every one is documented in
   sh run.sh -0 restore FILE    put a backup back (asks first)
   sh run.sh -0 rollback        put the previous release back in service
   sh run.sh -0 doctor          check this host and .env for production
+  sh run.sh swarm deploy       production on the Docker Swarm this node manages
   sh run.sh help restore       all there is to know about one command
 """
 

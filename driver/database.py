@@ -30,6 +30,7 @@ class DbTarget(Protocol):
 
     def sql(self, user: str, database: str, *statements: str) -> Argv: ...
 
+
 USER_SCHEMAS = "schemaname NOT IN ('pg_catalog', 'information_schema')"
 RENAME_ATTEMPTS, RENAME_PAUSE = 50, 0.2  # 10 s for the old sessions to go
 BACKUP_NAME = re.compile(r"\d{8}T\d{6}Z.*\.dump$")

@@ -75,7 +75,7 @@ def free_port() -> int:
 def compose_defaults(root: Path = REPO_DIR) -> dict[str, str]:
     """``${NAME:-default}`` of the Compose files: the defaults' one home."""
     defaults: dict[str, str] = {}
-    for name in modes.DEV_FILES:
+    for name in dict.fromkeys([*modes.DEV_FILES, *modes.SWARM_FILES]):
         text = (root / name).read_text()
         for variable, default in re.findall(r"\$\{([A-Z][A-Z0-9_]*):-([^}$]*)\}", text):
             defaults.setdefault(variable, default)

@@ -8,9 +8,10 @@ import re
 import pytest
 
 from driver import envfile
+from driver.modes import DEV_FILES, SWARM_FILES
 from tools.throwaway import REPO_DIR, compose_defaults
 
-COMPOSE_FILES = ("compose.yml", "compose.dev.yml")
+COMPOSE_FILES = tuple(dict.fromkeys([*DEV_FILES, *SWARM_FILES]))
 EXAMPLE = (REPO_DIR / ".env.example").read_text()
 DEFAULTS = compose_defaults()
 # Development needs another value than the Compose default: loopback host

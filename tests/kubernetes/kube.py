@@ -234,9 +234,9 @@ def health_url(service: dict) -> tuple[int, str] | None:
 
 def proxy_readiness_path() -> str:
     """The path the Compose proxy asks before it sends web a request."""
-    caddyfile = (REPO_DIR / "docker/caddy/Caddyfile").read_text()
-    match = re.search(r"^\s*health_uri\s+(\S+)", caddyfile, re.MULTILINE)
-    assert match, "docker/caddy/Caddyfile has no health_uri"
+    upstreams = (REPO_DIR / "docker/caddy/web-slots.caddy").read_text()
+    match = re.search(r"^\s*health_uri\s+(\S+)", upstreams, re.MULTILINE)
+    assert match, "docker/caddy/web-slots.caddy has no health_uri"
     return match[1]
 
 

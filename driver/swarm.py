@@ -1,0 +1,465 @@
+"""Docker Swarm: the stack file, made from the Compose files, and the argv
+that deploy it. Pure: nothing here runs anything (swarm_deploy.py does).
+
+``docker stack deploy`` has a loader of its own, older than Compose's: it
+rejects what compose.yml needs on one host (``depends_on`` with conditions,
+an interpolated ``pids``) and ignores other keys without a word. So the
+stack file is Compose's resolved model of compose.yml + compose.swarm.yml
+(every default and .env value applied, types resolved), fitted to Swarm by
+``stack_file``. ``SWARM_CHANGES`` lists each key Swarm ignores, rejects or
+changes, and what stands in for it; ``sh run.sh swarm config`` prints them.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from driver.compose import PSQL, QUIET_NOTICES
+from driver.runner import Argv
+
+Model = dict[str, Any]
+
+# Settings that go to the containers as Swarm secrets, files in
+# /run/secrets read through their NAME_FILE variant (Django's settings and
+# the postgres image both take one), never as environment variables.
+SECRET_SETTINGS = (
+    "SECRET_KEY",
+    "POSTGRES_PASSWORD",
+    "DATABASE_URL",
+    "EMAIL_URL",
+    "EMAIL_PASSWORD",
+    "S3_SECRET_ACCESS_KEY",
+)
+SECRETS_DIR = "/run/secrets"
+SECRETS, NAMES = "environment secrets", "name"
+# The node label that places db, proxy and media (compose.swarm.yml).
+DATA_LABEL = "{stack}.data"
+# The services on web's image, which write uploads to the media volume.
+WEB_IMAGE_SERVICES = ("migrate", "web", "worker")
+
+
+def data_constraint(stack: str) -> str:
+    return f"node.labels.{DATA_LABEL.format(stack=stack)} == true"
+
+
+@dataclass(frozen=True)
+class Change:
+    """What Swarm does with a key of the Compose files, and what stands in."""
+
+    swarm: str
+    instead: str
+
+
+SWARM_CHANGES: dict[str, Change] = {
+    "build": Change(
+        "ignored: Swarm runs images, it builds none",
+        "run.sh builds the image and tags it per release (<project>-web:<UTC time>); with "
+        "SWARM_REGISTRY it pushes it there for the other nodes",
+    ),
+    "depends_on": Change(
+        "rejected in its long form (conditions); a no-op in Swarm",
+        "run.sh starts db and waits for it, runs migrate as a job and waits for it, "
+        "then rolls out web and the workers; each waits for the database itself "
+        "(DB_WAIT_TIMEOUT)",
+    ),
+    "restart": Change(
+        "ignored (restart: no would become restart always)",
+        "deploy.restart_policy (compose.swarm.yml); migrate is a job that never restarts",
+    ),
+    "security_opt": Change(
+        "ignored: no-new-privileges is not applied",
+        "capabilities stay dropped (cap_drop ALL is applied), web's image has no "
+        "setuid or setgid program (docker/Dockerfile) and runs as its own user",
+    ),
+    "tmpfs": Change(
+        "ignored without a word: a read-only container would have no writable /tmp",
+        "the same tmpfs, as a mount of type tmpfs with its size",
+    ),
+    "ports.host_ip": Change(
+        "rejected: a Swarm port listens on every address (PROXY_BIND_ADDRESS)",
+        "keep other addresses out with the host's firewall",
+    ),
+    "ports.mode": Change(
+        "ingress mode by default: a virtual IP on every node, which needs IPVS",
+        "host mode: the port is the proxy's, on the node it runs on (the data node)",
+    ),
+    "environment secrets": Change(
+        "would be plain environment variables in the service's spec",
+        f"Swarm secrets, mounted in {SECRETS_DIR} and read through NAME_FILE",
+    ),
+    "name": Change(
+        "the project's names (Compose) instead of the stack's",
+        "the stack's names, <stack>_<name>: the same volumes as sh run.sh -0's",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Secret:
+    setting: str  # SECRET_KEY, ...
+    name: str  # the Swarm secret's name, after its value
+    value: str
+
+
+def secret_name(stack: str, setting: str, value: str) -> str:
+    """A secret never changes in Swarm: a new value is a new secret."""
+    digest = hashlib.sha256(f"{stack}\0{setting}\0{value}".encode()).hexdigest()[:12]
+    return f"{stack}_{setting.lower()}_{digest}"
+
+
+def config_name(stack: str, key: str, content: bytes) -> str:
+    """A config never changes in Swarm either: named after its content."""
+    return f"{stack}_{key}_{hashlib.sha256(content).hexdigest()[:12]}"
+
+
+def tmpfs_mount(spec: str) -> dict[str, Any]:
+    """``/tmp:size=64m`` as a long-syntax mount Swarm applies."""
+    target, _, options = spec.partition(":")
+    mount: dict[str, Any] = {"type": "tmpfs", "target": target}
+    for option in options.split(",") if options else []:
+        key, _, value = option.partition("=")
+        if key == "size":
+            mount["tmpfs"] = {"size": byte_count(value)}
+    return mount
+
+
+def byte_count(size: str) -> int:
+    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+    size = size.strip().lower().rstrip("b")
+    if size and size[-1] in units:
+        return int(size[:-1]) * units[size[-1]]
+    return int(size)
+
+
+def stack_file(
+    model: Model,
+    stack: str,
+    image: str,
+    contents: dict[str, bytes],
+    pin_to_data_node: bool = False,
+) -> tuple[Model, list[Secret], dict[str, list[str]]]:
+    """The stack file from Compose's resolved model (``docker compose config
+    --format json`` of the Swarm files), the secrets it uses, and the keys of
+    ``SWARM_CHANGES`` it changed, each with the services it changed them on.
+    ``image``: the release, for the services on web's image (Swarm updates a
+    service when its image's name changes). ``contents``: each config's file. ``pin_to_data_node``: uploads in the
+    media volume (STORAGE_BACKEND=filesystem), which is local to the data
+    node: the services on web's image run there too."""
+    model = copy.deepcopy(model)
+    changes: dict[str, list[str]] = {}
+    model.pop("name", None)
+    # The x- blocks (x-django-env, ...) are Compose's anchors, already merged
+    # into the services: copies that would carry the secrets in the clear.
+    for key in [key for key in model if key.startswith("x-")]:
+        del model[key]
+    for section in ("volumes", "networks", "configs"):
+        for key, value in (model.get(section) or {}).items():
+            if isinstance(value, dict) and value.pop("name", None) is not None:
+                changes.setdefault(NAMES, []).append(f"{section}.{key}")
+    for key, config in (model.get("configs") or {}).items():
+        config["name"] = config_name(stack, key, contents[key])
+    secrets: dict[str, Secret] = {}
+    for name, service in model.get("services", {}).items():
+        if name in WEB_IMAGE_SERVICES:
+            service["image"] = image
+        if pin_to_data_node and name in WEB_IMAGE_SERVICES:
+            placement = service.setdefault("deploy", {}).setdefault("placement", {})
+            placement.setdefault("constraints", []).append(data_constraint(stack))
+        changed = fit_service(service)
+        moved = move_secrets(service, stack)
+        if moved:
+            changed.append(SECRETS)
+        for key in changed:
+            changes.setdefault(key, []).append(name)
+        for secret in moved:
+            secrets[secret.name] = secret
+    if secrets:
+        model["secrets"] = {
+            secret.name: {"external": True, "name": secret.name} for secret in secrets.values()
+        }
+    return model, sorted(secrets.values(), key=lambda s: s.name), changes
+
+
+def change_lines(changes: dict[str, list[str]]) -> list[str]:
+    """What ``stack_file`` changed, one line per key: where, what Swarm does
+    with it, and what stands in for it."""
+    lines = []
+    for key, change in SWARM_CHANGES.items():
+        if key in changes:
+            where = ", ".join(changes[key])
+            lines.append(f"{key} ({where}): Swarm: {change.swarm}; instead: {change.instead}")
+    return lines
+
+
+def fit_service(service: dict[str, Any]) -> list[str]:
+    """Fit one service to Swarm's loader, in place; what changed, by key."""
+    changed = []
+    for key in ("build", "depends_on", "restart", "security_opt"):
+        if service.pop(key, None) is not None:
+            changed.append(key)
+    for key in [key for key, value in service.items() if value is None]:
+        del service[key]  # entrypoint: null, command: null (the image's own)
+    if "tmpfs" in service:
+        tmpfs = service.pop("tmpfs")
+        service["volumes"] = [*service.get("volumes", []), *map(tmpfs_mount, tmpfs)]
+        changed.append("tmpfs")
+    for port in service.get("ports", []):
+        if port.pop("host_ip", None) is not None:
+            changed.append("ports.host_ip")
+        if port.get("mode") != "host":
+            port["mode"] = "host"
+            changed.append("ports.mode")
+        if "published" in port:
+            port["published"] = int(port["published"])
+    limits = service.get("deploy", {}).get("resources", {}).get("limits", {})
+    if "cpus" in limits:
+        limits["cpus"] = str(limits["cpus"])  # Swarm's schema wants a string
+    return sorted(set(changed))
+
+
+def move_secrets(service: dict[str, Any], stack: str) -> list[Secret]:
+    """Each set secret setting of the service's environment becomes a Swarm
+    secret, read through NAME_FILE."""
+    environment = service.get("environment") or {}
+    moved = []
+    for setting in SECRET_SETTINGS:
+        value = environment.get(setting)
+        if not value:
+            continue
+        secret = Secret(setting, secret_name(stack, setting, value), value)
+        del environment[setting]
+        environment[f"{setting}_FILE"] = f"{SECRETS_DIR}/{setting}"
+        service.setdefault("secrets", []).append({"source": secret.name, "target": setting})
+        moved.append(secret)
+    return moved
+
+
+def one_service(
+    model: Model, service: str, command: list[str] | None = None, name: str = ""
+) -> Model:
+    """A stack file of one service of ``model`` (db; migrate, or the plan on
+    its spec, as ``name`` with ``command``): deployed alone, it leaves the
+    stack's other services as they are."""
+    spec = copy.deepcopy(model["services"][service])
+    if command is not None:
+        spec["command"] = command
+    used = {entry["source"] for entry in spec.get("secrets", [])}
+    partial: Model = {"services": {name or service: spec}}
+    for section in ("networks", "volumes"):
+        if section in model:
+            partial[section] = model[section]
+    if used:
+        partial["secrets"] = {key: model["secrets"][key] for key in sorted(used)}
+    return partial
+
+
+def without(model: Model, service: str) -> Model:
+    """``model`` less one service: deployed, it leaves that one as it is (the
+    migrate job: updating it through the whole file would run it again,
+    since Swarm fills in an updated spec's defaults)."""
+    rest = copy.deepcopy(model)
+    del rest["services"][service]
+    return rest
+
+
+# -- argv ------------------------------------------------------------------------
+
+
+def node_state_argv() -> Argv:
+    return [
+        "docker", "info", "--format",
+        "{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}} {{.Swarm.NodeID}}",
+    ]  # fmt: skip
+
+
+def swarm_problem(state: str) -> str | None:
+    """Why this node cannot deploy (``node_state_argv``'s fields), or None."""
+    fields = state.split()
+    if not fields or fields[0] != "active":
+        return (
+            "this Docker is in no swarm: create one with docker swarm init "
+            "(or join one as a manager), then run this again (README: Docker Swarm)"
+        )
+    if fields[1:2] != ["true"]:
+        return "this node is a swarm worker: run sh run.sh swarm deploy on a manager"
+    return None
+
+
+def image_problem(nodes: int, registry: str, pinned: bool) -> str | None:
+    """Why the release's image would be missing on some node, or None: with
+    more than one node, web's image must come from SWARM_REGISTRY unless
+    its services are pinned to the data node (uploads in its volume)."""
+    if nodes > 1 and not registry and not pinned:
+        return (
+            f"the swarm has {nodes} nodes and SWARM_REGISTRY is empty: web's image is on this "
+            "node only. Set SWARM_REGISTRY to a registry every node can pull from "
+            "(.env.example, Docker Swarm)"
+        )
+    return None
+
+
+# Swarm's tasks of web's image carry the image's Compose labels too (Compose
+# builds it): a task is told by its Swarm label.
+TASK_LABEL_FORMAT = '{{.Label "com.docker.swarm.task.id"}}'
+
+
+def compose_containers(listing: str) -> int:
+    """How many of the project's running containers are Compose's, not the
+    swarm's (``TASK_LABEL_FORMAT``, one line each)."""
+    return sum(1 for line in listing.splitlines() if not line.strip())
+
+
+def label_node_argv(stack: str, node_id: str) -> Argv:
+    label = f"{DATA_LABEL.format(stack=stack)}=true"
+    return ["docker", "node", "update", "--label-add", label, node_id]
+
+
+def data_nodes_argv(stack: str) -> Argv:
+    return [
+        "docker", "node", "ls", "--format", "{{.Hostname}}",
+        "--filter", f"node.label={DATA_LABEL.format(stack=stack)}=true",
+    ]  # fmt: skip
+
+
+def node_count_argv() -> Argv:
+    return ["docker", "node", "ls", "--quiet"]
+
+
+def secret_exists_argv(name: str) -> Argv:
+    return ["docker", "secret", "inspect", "--format", "{{.ID}}", name]
+
+
+def secret_create_argv(name: str, stack: str) -> Argv:
+    """The value comes on stdin: it never appears in a command line."""
+    label = f"com.docker.stack.namespace={stack}"
+    return ["docker", "secret", "create", "--label", label, name, "-"]
+
+
+def deploy_argv(stack: str, file: str, *, wait: bool) -> Argv:
+    """``--resolve-image never``: run the local (or pushed) tag as it is."""
+    detach = ["--detach=false", "--quiet"] if wait else ["--detach=true"]
+    return ["docker", "stack", "deploy", "--resolve-image", "never", "-c", file, *detach, stack]
+
+
+def service_name(stack: str, service: str) -> str:
+    return f"{stack}_{service}"
+
+
+def tasks_argv(stack: str, service: str) -> Argv:
+    return ["docker", "service", "ps", "--quiet", "--no-trunc", service_name(stack, service)]
+
+
+TASK_FORMAT = "{{.Status.State}}\t{{.Status.ContainerStatus.ExitCode}}\t{{.Status.Err}}"
+
+
+def task_states_argv(task_ids: list[str]) -> Argv:
+    return ["docker", "inspect", "--format", TASK_FORMAT, *task_ids]
+
+
+FINAL_STATES = ("complete", "failed", "rejected", "shutdown", "orphaned", "remove")
+
+
+@dataclass(frozen=True)
+class TaskState:
+    state: str
+    exit_code: int
+    error: str
+
+    @property
+    def done(self) -> bool:
+        return self.state in FINAL_STATES
+
+
+def parse_task_states(output: str) -> list[TaskState]:
+    states = []
+    for line in output.splitlines():
+        state, _, rest = line.partition("\t")
+        code, _, error = rest.partition("\t")
+        try:
+            number = int(code)
+        except ValueError:
+            number = -1
+        states.append(TaskState(state.strip(), number, error.strip()))
+    return states
+
+
+def remove_service_argv(stack: str, service: str) -> Argv:
+    return ["docker", "service", "rm", service_name(stack, service)]
+
+
+def service_image_argv(stack: str, service: str) -> Argv:
+    return [
+        "docker", "service", "inspect", "--format",
+        "{{.Spec.TaskTemplate.ContainerSpec.Image}}", service_name(stack, service),
+    ]  # fmt: skip
+
+
+def job_logs_argv(stack: str, service: str) -> Argv:
+    return ["docker", "service", "logs", "--raw", service_name(stack, service)]
+
+
+def update_state_argv(stack: str, service: str) -> Argv:
+    return [
+        "docker", "service", "inspect", "--format",
+        "{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}", service_name(stack, service),
+    ]  # fmt: skip
+
+
+def rolled_back(update_state: str) -> bool:
+    return update_state.strip().startswith("rollback")
+
+
+def db_container_argv(stack: str) -> Argv:
+    """The running db task's container on this node (the data node)."""
+    return [
+        "docker", "ps", "--quiet", "--filter", "status=running",
+        "--filter", f"label=com.docker.swarm.service.name={service_name(stack, 'db')}",
+    ]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class TaskContainer:
+    """``docker exec`` into one task's container, with the two methods of
+    compose.Compose that Database uses (backups and restores on Swarm)."""
+
+    container: str
+
+    def exec(self, service: str, *args: str, tty: bool = False, env: tuple[str, ...] = ()) -> Argv:
+        options = ["-it"] if tty else ["-i"]
+        for name in env:
+            options += ["-e", name]
+        return ["docker", "exec", *options, self.container, *args]
+
+    def sql(self, user: str, database: str, *statements: str) -> Argv:
+        argv = self.exec("db", "env", QUIET_NOTICES, *PSQL, "-U", user, "-d", database)
+        for statement in statements:
+            argv += ["-c", statement]
+        return argv
+
+
+def health_argv(container: str) -> Argv:
+    return ["docker", "inspect", "--format", "{{.State.Health.Status}}", container]
+
+
+def services_argv(stack: str) -> Argv:
+    return ["docker", "stack", "services", stack]
+
+
+def remove_stack_argv(stack: str) -> Argv:
+    return ["docker", "stack", "rm", stack]
+
+
+def push_argv(image: str) -> Argv:
+    return ["docker", "push", image]
+
+
+def tag_argv(source: str, target: str) -> Argv:
+    return ["docker", "tag", source, target]
+
+
+def registry_image(registry: str, image: str) -> str:
+    """``<project>-web:<release>`` in SWARM_REGISTRY (host[:port][/path])."""
+    return f"{registry.rstrip('/')}/{image}" if registry else image

@@ -1,0 +1,324 @@
+"""``sh run.sh swarm``: the production stack on the Docker Swarm this node
+manages, deployed as one host's is: build, tag the release, plan, back up,
+migrate under the lock, then roll out, and never lose data.
+
+Swarm does the rolling update itself (compose.swarm.yml): each new web task
+must be healthy before an old one stops, and an update whose tasks never get
+healthy is rolled back by Swarm. What Swarm cannot order, this module does:
+db first, then the plan and migrate as jobs (each waited for), then the rest.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from driver import compose, swarm
+from driver.console import Refused, say
+from driver.database import Database
+from driver.deploy import ALLOW_BREAKING, Deploy, plan_action, site_lines
+from driver.modes import SWARM_FILES
+from driver.project import Project
+from driver.settings import FILESYSTEM
+
+DB_WAIT, JOB_WAIT = 120, 600  # seconds
+ROLLED_OUT = ("web", "worker")
+
+
+class Stack:
+    """The project's Swarm stack, named after the Compose project."""
+
+    def __init__(self, project: Project):
+        self.project = project
+        self.runner = project.runner
+        self.name = project.settings.project
+
+    # -- the stack file -----------------------------------------------------------
+
+    def model(self) -> swarm.Model:
+        """Compose's resolved model of the Swarm files."""
+        files = tuple(self.project.root / name for name in SWARM_FILES)
+        env_file = self.project.env_file if self.project.env_file.is_file() else None
+        argv = compose.Compose(files, env_file).config()
+        done = self.runner.run(argv, quiet=True)
+        if not done.ok:
+            raise Refused(f"the Swarm files do not load: {done.stderr.strip() or done.stdout}")
+        model: swarm.Model = json.loads(done.stdout)
+        return model
+
+    def render(self, image: str) -> tuple[swarm.Model, list[swarm.Secret], dict[str, list[str]]]:
+        model = self.model()
+        contents = {
+            key: Path(config["file"]).read_bytes()
+            for key, config in (model.get("configs") or {}).items()
+        }
+        pin = self.project.settings.storage_backend == FILESYSTEM
+        return swarm.stack_file(model, self.name, image, contents, pin_to_data_node=pin)
+
+    @contextmanager
+    def file(self, model: swarm.Model) -> Iterator[str]:
+        """The stack file on disk for ``docker stack deploy``, readable by
+        this user alone, and removed afterwards."""
+        with tempfile.TemporaryDirectory(prefix="run-sh-swarm-") as folder:
+            path = Path(folder) / "stack.json"
+            path.write_text(json.dumps(model, indent=2))
+            yield str(path)
+
+    def deploy(self, model: swarm.Model, *, wait: bool) -> bool:
+        with self.file(model) as path:
+            done = self.runner.run(swarm.deploy_argv(self.name, path, wait=wait), capture=False)
+        return done.ok
+
+    # -- the swarm ------------------------------------------------------------------
+
+    def require_manager(self) -> str:
+        """This node's id, when it manages a swarm."""
+        state = self.runner.run(swarm.node_state_argv(), quiet=True).stdout
+        problem = swarm.swarm_problem(state)
+        if problem:
+            raise Refused(problem)
+        return state.split()[2]
+
+    def ensure_data_node(self, node_id: str) -> None:
+        """db, proxy and media run on the node labelled for this stack (their
+        volumes are local): this node, unless another was labelled."""
+        nodes = self.runner.run(swarm.data_nodes_argv(self.name), quiet=True).stdout.split()
+        if nodes:
+            return
+        if not self.runner.run(swarm.label_node_argv(self.name, node_id), quiet=True).ok:
+            raise Refused("could not label this node as the stack's data node (docker node update)")
+        label = swarm.DATA_LABEL.format(stack=self.name)
+        say(f"this node holds the stack's volumes from now on (node label {label}=true)")
+
+    def ensure_secrets(self, secrets: list[swarm.Secret]) -> None:
+        for secret in secrets:
+            if self.runner.run(swarm.secret_exists_argv(secret.name), quiet=True).ok:
+                continue
+            with tempfile.TemporaryDirectory(prefix="run-sh-secret-") as folder:
+                value = Path(folder) / "value"
+                value.write_text(secret.value)
+                argv = swarm.secret_create_argv(secret.name, self.name)
+                if not self.runner.run(argv, quiet=True, stdin=value).ok:
+                    raise Refused(f"could not create the Swarm secret for {secret.setting}")
+
+    # -- tasks ----------------------------------------------------------------------
+
+    def task_states(self, service: str) -> list[swarm.TaskState]:
+        ids = self.runner.run(swarm.tasks_argv(self.name, service), quiet=True).stdout.split()
+        if not ids:
+            return []
+        output = self.runner.run(swarm.task_states_argv(ids), quiet=True).stdout
+        return swarm.parse_task_states(output)
+
+    def wait_job(self, service: str) -> swarm.TaskState:
+        """The job's one task, once it has ended."""
+        deadline = time.monotonic() + JOB_WAIT
+        while time.monotonic() < deadline:
+            states = self.task_states(service)
+            if states and states[0].done:
+                return states[0]
+            time.sleep(1)
+        raise Refused(f"the {service} job did not end within {JOB_WAIT} s (sh run.sh swarm status)")
+
+    def run_job(self, model: swarm.Model, service: str, command: list[str]) -> swarm.TaskState:
+        """``command`` as a job of its own, once: a job left from before is
+        removed first (a job runs again only when its spec changes)."""
+        self.runner.run(swarm.remove_service_argv(self.name, service), quiet=True)
+        if not self.deploy(swarm.one_service(model, "migrate", command, name=service), wait=False):
+            raise Refused(f"could not start the {service} job (docker stack deploy, above)")
+        return self.wait_job(service)
+
+    def job_output(self, service: str) -> str:
+        return self.runner.run(swarm.job_logs_argv(self.name, service), quiet=True).stdout
+
+    def db_container(self) -> str:
+        """The db task's container on this node, once it is healthy."""
+        deadline = time.monotonic() + DB_WAIT
+        while time.monotonic() < deadline:
+            ids = self.runner.run(swarm.db_container_argv(self.name), quiet=True).stdout.split()
+            if ids:
+                health = self.runner.run(swarm.health_argv(ids[0]), quiet=True).stdout.strip()
+                if health == "healthy":
+                    return ids[0]
+            time.sleep(1)
+        raise Refused(
+            f"the database did not become healthy within {DB_WAIT} s "
+            f"(docker service logs {swarm.service_name(self.name, 'db')})"
+        )
+
+
+class SwarmDeploy:
+    def __init__(self, project: Project, allow_breaking: bool = False):
+        self.project = project
+        self.runner = project.runner
+        self.stack = Stack(project)
+        self.allow_breaking = allow_breaking
+
+    def run(self) -> None:
+        stack = self.stack
+        node_id = stack.require_manager()
+        self.refuse_compose_stack()
+        stack.ensure_data_node(node_id)
+        self.refuse_missing_image()
+        one_host = Deploy(self.project)
+        if self.runner.run(self.project.compose("build", "web"), capture=False).returncode != 0:
+            raise Refused("the web image did not build (output above)")
+        release = one_host.tag_release()
+        image = self.publish(f"{stack.name}-web:{release}")
+        model, secrets, _ = stack.render(image)
+        stack.ensure_secrets(secrets)
+        if not stack.deploy(swarm.one_service(model, "db"), wait=False):
+            raise Refused("could not deploy the database service (above)")
+        database = Database(self.project, swarm.TaskContainer(stack.db_container()))
+        self.migrate(model, database, image)
+        say(f"rolling out release {release} ({image})")
+        stack.deploy(swarm.without(model, "migrate"), wait=True)
+        for service in ROLLED_OUT:
+            argv = swarm.update_state_argv(stack.name, service)
+            state = self.runner.run(argv, quiet=True).stdout
+            if swarm.rolled_back(state):
+                raise Refused(
+                    f"release {release}: {service}'s new tasks never became healthy, so Swarm "
+                    "rolled it back to the previous release, which serves "
+                    f"(docker service ps {swarm.service_name(stack.name, service)})"
+                )
+        say(f"release {release} in service on the swarm (sh run.sh swarm status)")
+        one_host.prune_releases()
+        settings = self.project.settings
+        ports = {port.setting: port.value for port in settings.published("proxy")}
+        for line in site_lines(
+            settings.proxy.get("SITE_ADDRESS", ""),
+            ports.get("HTTP_PORT", ""),
+            ports.get("HTTPS_PORT", ""),
+        ):
+            say(line)
+
+    def refuse_compose_stack(self) -> None:
+        """sh run.sh -0's containers use the same volumes: one at a time."""
+        argv = compose.project_containers(
+            self.stack.name, all_states=False, format=swarm.TASK_LABEL_FORMAT
+        )
+        if swarm.compose_containers(self.runner.run(argv, quiet=True).stdout):
+            raise Refused(
+                f"this host runs the {self.stack.name} stack with Compose (sh run.sh -0): "
+                "stop it first with sh run.sh -0 down; the swarm stack takes over its volumes"
+            )
+
+    def refuse_missing_image(self) -> None:
+        nodes = len(self.runner.run(swarm.node_count_argv(), quiet=True).stdout.split())
+        settings = self.project.settings
+        problem = swarm.image_problem(
+            nodes,
+            settings.driver.get("swarm_registry", ""),
+            pinned=settings.storage_backend == FILESYSTEM,
+        )
+        if problem:
+            raise Refused(problem)
+
+    def publish(self, image: str) -> str:
+        """The release's image name for the swarm: as built, or pushed to
+        SWARM_REGISTRY so that every node can pull it."""
+        registry = self.project.settings.driver.get("swarm_registry", "")
+        if not registry:
+            return image
+        target = swarm.registry_image(registry, image)
+        if not self.runner.run(swarm.tag_argv(image, target), quiet=True).ok:
+            raise Refused(f"could not tag {image} as {target}")
+        if not self.runner.run(swarm.push_argv(target), capture=False).ok:
+            raise Refused(f"could not push {target} (SWARM_REGISTRY={registry}; docker login?)")
+        return target
+
+    def migrate(self, model: swarm.Model, database: Database, image: str) -> None:
+        """The plan as a job (the gate, the breaking-change guard), a backup
+        when migrations are pending, then migrate as a job, once per release."""
+        stack = self.stack
+        done = self.runner.run(swarm.service_image_argv(stack.name, "migrate"), quiet=True)
+        states = stack.task_states("migrate")
+        if done.stdout.strip() == image and states and states[0].state == "complete":
+            say("migrations of this release already applied (its migrate job completed)")
+            return
+        flags = [ALLOW_BREAKING] if self.allow_breaking else []
+        plan = stack.run_job(model, "plan", ["plan", *flags])
+        output = stack.job_output("plan")
+        self.runner.run(swarm.remove_service_argv(stack.name, "plan"), quiet=True)
+        action = plan_action(plan.exit_code) if plan.state in ("complete", "failed") else "unknown"
+        if action in ("gate", "breaking", "unknown"):
+            print(output.rstrip(), file=sys.stderr)
+            raise Refused(
+                f"deploy refused by the migration plan ({plan.state}, exit {plan.exit_code}"
+                f"{': ' + plan.error if plan.error else ''}; output above; "
+                f"{ALLOW_BREAKING} accepts breaking migrations); nothing was changed"
+            )
+        pre_migrate = None
+        if action == "migrate":
+            say("pending migrations: " + " ".join(output.split()))
+            if not self.project.settings.database_url:
+                pre_migrate = database.backup("pre-migrate")
+                database.prune()
+        started = time.monotonic()
+        result = stack.run_job(model, "migrate", list(model["services"]["migrate"]["command"]))
+        if result.state == "complete":
+            say(f"migrate job done in {time.monotonic() - started:.0f} s")
+            return
+        print(stack.job_output("migrate").rstrip(), file=sys.stderr)
+        if pre_migrate is None:
+            raise Refused("DEPLOY FAILED: the migrate job failed (its output is above)")
+        try:
+            failed = database.backup("failed-migrate")
+            say(f"the database as the failed migration left it: {failed}")
+        except Refused:
+            say("the database as the failed migration left it could not be saved")
+        restored = database.restore(pre_migrate)
+        raise Refused(
+            "DEPLOY FAILED: the migrate job failed (above), so nothing was rolled out; "
+            + (
+                f"the database was restored from {pre_migrate}"
+                if restored
+                else f"the automatic restore failed too: sh run.sh -0 restore {pre_migrate}"
+            )
+        )
+
+
+def config(project: Project) -> int:
+    """The stack file for the release in service (or :latest), on stdout;
+    what Swarm changes, on stderr."""
+    stack = Stack(project)
+    kept, _ = Deploy(project).releases()
+    image = f"{stack.name}-web:{kept[-1].tag if kept else 'latest'}"
+    model, _, changes = stack.render(image)
+    for line in swarm.change_lines(changes):
+        say(line)
+    print(json.dumps(model, indent=2))
+    return 0
+
+
+def backup(project: Project) -> int:
+    """The database's backup, taken in its running task's container."""
+    project.require_stack_db("swarm backup")
+    stack = Stack(project)
+    database = Database(project, swarm.TaskContainer(stack.db_container()))
+    database.backup()
+    database.prune()
+    if project.settings.storage_backend == FILESYSTEM:
+        say(
+            f"the uploads are not in it: they are in the volume {stack.name}_media-prod-data "
+            "on the data node (README: Docker Swarm, Backups)"
+        )
+    return 0
+
+
+def status(project: Project) -> int:
+    return project.runner.attach(swarm.services_argv(project.settings.project))
+
+
+def remove(project: Project) -> int:
+    stack = project.settings.project
+    code = project.runner.attach(swarm.remove_stack_argv(stack))
+    if code == 0:
+        say(f"stack {stack} removed; its volumes stay (docker volume ls)")
+    return code
