@@ -68,6 +68,9 @@ preload_app = True
 timeout = _int_from_env("GUNICORN_TIMEOUT", 30)
 graceful_timeout = _int_from_env("GUNICORN_GRACEFUL_TIMEOUT", 30)
 keepalive = 5
+# Docker Swarm (compose.swarm.yml): seconds to keep serving after SIGTERM
+# (when_ready, below); read here so that a bad value stops the start.
+stop_drain = _int_from_env("WEB_STOP_DRAIN", 0, minimum=0)
 
 accesslog = "-"
 # The visitor's address and the request's id come from the proxy
@@ -124,25 +127,28 @@ def on_starting(server):
 
 def when_ready(server):
     """WEB_STOP_DRAIN seconds (Docker Swarm sets it: compose.swarm.yml): on
-    SIGTERM, first create WEB_DRAIN_FILE (/readyz says 503) and keep serving
-    that long, while the proxy learns that this task is gone; then stop as
+    SIGTERM, keep serving that long while the proxy learns that this task is
+    gone (Swarm takes it out of web's name as it stops it), with /readyz at
+    503 (WEB_DRAIN_FILE) for any other client that asks; then stop as
     gunicorn does (requests in flight get GUNICORN_GRACEFUL_TIMEOUT). On
     one host the deploy drains the container itself (driver/rollout.py)."""
     import signal
     import threading
     import time
 
-    drain = _int_from_env("WEB_STOP_DRAIN", 0, minimum=0)
+    drain = stop_drain
     drain_file = os.environ.get("WEB_DRAIN_FILE", "")
     if not drain:
         return
 
     def drain_then_stop():
-        if drain_file:
-            Path(drain_file).touch()
-        server.log.info("SIGTERM: draining for %d s, then stopping", drain)
-        time.sleep(drain)
-        os.kill(os.getpid(), signal.SIGTERM)
+        try:
+            if drain_file:
+                Path(drain_file).touch()
+            server.log.info("SIGTERM: draining for %d s, then stopping", drain)
+            time.sleep(drain)
+        finally:
+            os.kill(os.getpid(), signal.SIGTERM)
 
     def stop_later(signum, frame):
         # gunicorn's own handler again, for the second SIGTERM; nothing that
