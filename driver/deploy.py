@@ -104,6 +104,7 @@ class Deploy:
         self.allow_breaking = allow_breaking
 
     def run(self) -> None:
+        self.project.refuse_swarm_stack()
         if self.runner.run(self.compose("build", "web"), capture=False).returncode != 0:
             raise Refused("the web image did not build (output above)")
         if self.runner.run(self.compose.up("db"), capture=False).returncode != 0:

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import NoReturn
 
-from driver import checks, compose, envfile, policy
+from driver import checks, compose, envfile, policy, swarm
 from driver.compose import Compose
 from driver.console import Refused, say
 from driver.modes import DEV, Mode, compose_files, mode_of_config_files
@@ -162,9 +162,22 @@ class Project:
                 "elsewhere: use that database's own tools"
             )
 
+    def refuse_swarm_stack(self) -> None:
+        """Production's volumes are the Swarm stack's too (sh run.sh swarm):
+        never two databases on one volume."""
+        if not self.current.is_prod:
+            return
+        stack = self.settings.project
+        if self.runner.run(swarm.stack_containers_argv(stack), quiet=True).stdout.strip():
+            raise Refused(
+                f"the {stack} stack runs on Docker Swarm here, on the same volumes: use sh run.sh "
+                "swarm, or remove it first with sh run.sh swarm rm (its volumes stay)"
+            )
+
     def start_db(self) -> None:
         """Start the mode's db (nothing else) and wait for it to be healthy."""
         self.refuse_mode_switch()
+        self.refuse_swarm_stack()
         done = self.runner.run(self.compose.up("db"), quiet=True)
         if not done.ok:
             print((done.stdout + done.stderr).rstrip(), file=sys.stderr)

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import hmac
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,24 +27,66 @@ Model = dict[str, Any]
 # Settings that go to the containers as Swarm secrets, files in
 # /run/secrets read through their NAME_FILE variant (Django's settings and
 # the postgres image both take one), never as environment variables.
+# .env.example lists them too (a driver test holds the two together).
 SECRET_SETTINGS = (
     "SECRET_KEY",
     "POSTGRES_PASSWORD",
     "DATABASE_URL",
+    "DJANGO_SUPERUSER_PASSWORD",
+    "S3_ACCESS_KEY_ID",
+    "S3_SECRET_ACCESS_KEY",
     "EMAIL_URL",
     "EMAIL_PASSWORD",
-    "S3_SECRET_ACCESS_KEY",
 )
 SECRETS_DIR = "/run/secrets"
 SECRETS, NAMES = "environment secrets", "name"
-# The node label that places db, proxy and media (compose.swarm.yml).
-DATA_LABEL = "{stack}.data"
-# The services on web's image, which write uploads to the media volume.
-WEB_IMAGE_SERVICES = ("migrate", "web", "worker")
+# Swarm's limit on the name of a secret or a config.
+NAME_MAX = 64
+# The data node's placement constraint, as compose.swarm.yml gives it to db.
+DATA_CONSTRAINT = re.compile(r"^node\.labels\.(\S+)\s*==\s*true$")
 
 
-def data_constraint(stack: str) -> str:
-    return f"node.labels.{DATA_LABEL.format(stack=stack)} == true"
+def data_constraint(model: Model) -> str:
+    """db's placement (compose.swarm.yml): the node that holds the volumes."""
+    placement = model["services"]["db"].get("deploy", {}).get("placement", {})
+    for constraint in placement.get("constraints", []):
+        if DATA_CONSTRAINT.match(constraint):
+            return str(constraint)
+    raise ValueError("compose.swarm.yml places db on no node label (node.labels.NAME == true)")
+
+
+def data_label(model: Model) -> str:
+    """The node label of the data node, NAME of node.labels.NAME == true."""
+    match = DATA_CONSTRAINT.match(data_constraint(model))
+    assert match is not None
+    return match[1]
+
+
+def built_services(model: Model) -> list[str]:
+    """The services on web's image (those Compose builds): the release runs
+    in them, and they write uploads to the media volume."""
+    return [name for name, service in model["services"].items() if "build" in service]
+
+
+def rolling_services(model: Model) -> list[str]:
+    """The services Swarm rolls back by itself when an update fails."""
+    return [
+        name
+        for name, service in model["services"].items()
+        if service.get("deploy", {}).get("update_config", {}).get("failure_action") == "rollback"
+    ]
+
+
+def web_stop_grace(environment: dict[str, str]) -> str:
+    """web's stop grace period: the drain (WEB_STOP_DRAIN), then gunicorn's
+    graceful stop (GUNICORN_GRACEFUL_TIMEOUT), and 5 s to exit."""
+    seconds = 5
+    for setting in ("WEB_STOP_DRAIN", "GUNICORN_GRACEFUL_TIMEOUT"):
+        value = environment.get(setting, "") or "0"
+        if not value.isdigit():
+            raise ValueError(f"{setting} must be a whole number of seconds, got {value!r}")
+        seconds += int(value)
+    return f"{seconds}s"
 
 
 @dataclass(frozen=True)
@@ -104,15 +148,29 @@ class Secret:
     value: str
 
 
-def secret_name(stack: str, setting: str, value: str) -> str:
-    """A secret never changes in Swarm: a new value is a new secret."""
-    digest = hashlib.sha256(f"{stack}\0{setting}\0{value}".encode()).hexdigest()[:12]
-    return f"{stack}_{setting.lower()}_{digest}"
+def object_name(stack: str, what: str, digest: str) -> str:
+    """``<stack>_<what>_<digest>``, shortened to Swarm's limit; the digest
+    (of the stack's full name too) keeps it unique."""
+    name = f"{stack}_{what}_{digest}"
+    if len(name) > NAME_MAX:
+        room = NAME_MAX - len(digest) - 2
+        name = f"{stack[: room // 2]}_{what[: room - room // 2]}_{digest}"
+    return name
+
+
+def secret_name(stack: str, setting: str, value: str, key: str) -> str:
+    """A secret never changes in Swarm: a new value is a new secret. The name
+    is public (docker secret ls): its digest is keyed with SECRET_KEY, so it
+    tells nothing of a guessable value."""
+    message = f"{stack}\0{setting}\0{value}".encode()
+    digest = hmac.new(key.encode(), message, hashlib.sha256).hexdigest()[:12]
+    return object_name(stack, setting.lower(), digest)
 
 
 def config_name(stack: str, key: str, content: bytes) -> str:
     """A config never changes in Swarm either: named after its content."""
-    return f"{stack}_{key}_{hashlib.sha256(content).hexdigest()[:12]}"
+    digest = hashlib.sha256(stack.encode() + b"\0" + content).hexdigest()[:12]
+    return object_name(stack, key, digest)
 
 
 def tmpfs_mount(spec: str) -> dict[str, Any]:
@@ -148,32 +206,37 @@ def stack_file(
     service when its image's name changes). ``contents``: each config's file. ``pin_to_data_node``: uploads in the
     media volume (STORAGE_BACKEND=filesystem), which is local to the data
     node: the services on web's image run there too."""
+    built = built_services(model)
+    pin = data_constraint(model) if pin_to_data_node else ""
+    key = next((env["SECRET_KEY"] for env in environments(model) if env.get("SECRET_KEY")), stack)
     model = copy.deepcopy(model)
     changes: dict[str, list[str]] = {}
     model.pop("name", None)
     # The x- blocks (x-django-env, ...) are Compose's anchors, already merged
     # into the services: copies that would carry the secrets in the clear.
-    for key in [key for key in model if key.startswith("x-")]:
-        del model[key]
+    for name in [name for name in model if name.startswith("x-")]:
+        del model[name]
     for section in ("volumes", "networks", "configs"):
-        for key, value in (model.get(section) or {}).items():
+        for name, value in (model.get(section) or {}).items():
             if isinstance(value, dict) and value.pop("name", None) is not None:
-                changes.setdefault(NAMES, []).append(f"{section}.{key}")
-    for key, config in (model.get("configs") or {}).items():
-        config["name"] = config_name(stack, key, contents[key])
+                changes.setdefault(NAMES, []).append(f"{section}.{name}")
+    for name, config in (model.get("configs") or {}).items():
+        config["name"] = config_name(stack, name, contents[name])
     secrets: dict[str, Secret] = {}
     for name, service in model.get("services", {}).items():
-        if name in WEB_IMAGE_SERVICES:
+        if name in built:
             service["image"] = image
-        if pin_to_data_node and name in WEB_IMAGE_SERVICES:
-            placement = service.setdefault("deploy", {}).setdefault("placement", {})
-            placement.setdefault("constraints", []).append(data_constraint(stack))
+            if pin:
+                placement = service.setdefault("deploy", {}).setdefault("placement", {})
+                placement.setdefault("constraints", []).append(pin)
+        if "WEB_STOP_DRAIN" in (service.get("environment") or {}):
+            service["stop_grace_period"] = web_stop_grace(service["environment"])
         changed = fit_service(service)
-        moved = move_secrets(service, stack)
+        moved = move_secrets(service, stack, key)
         if moved:
             changed.append(SECRETS)
-        for key in changed:
-            changes.setdefault(key, []).append(name)
+        for change in changed:
+            changes.setdefault(change, []).append(name)
         for secret in moved:
             secrets[secret.name] = secret
     if secrets:
@@ -181,6 +244,10 @@ def stack_file(
             secret.name: {"external": True, "name": secret.name} for secret in secrets.values()
         }
     return model, sorted(secrets.values(), key=lambda s: s.name), changes
+
+
+def environments(model: Model) -> list[dict[str, str]]:
+    return [service.get("environment") or {} for service in model["services"].values()]
 
 
 def change_lines(changes: dict[str, list[str]]) -> list[str]:
@@ -220,7 +287,7 @@ def fit_service(service: dict[str, Any]) -> list[str]:
     return sorted(set(changed))
 
 
-def move_secrets(service: dict[str, Any], stack: str) -> list[Secret]:
+def move_secrets(service: dict[str, Any], stack: str, key: str) -> list[Secret]:
     """Each set secret setting of the service's environment becomes a Swarm
     secret, read through NAME_FILE."""
     environment = service.get("environment") or {}
@@ -229,7 +296,7 @@ def move_secrets(service: dict[str, Any], stack: str) -> list[Secret]:
         value = environment.get(setting)
         if not value:
             continue
-        secret = Secret(setting, secret_name(stack, setting, value), value)
+        secret = Secret(setting, secret_name(stack, setting, value, key), value)
         del environment[setting]
         environment[f"{setting}_FILE"] = f"{SECRETS_DIR}/{setting}"
         service.setdefault("secrets", []).append({"source": secret.name, "target": setting})
@@ -312,16 +379,12 @@ def compose_containers(listing: str) -> int:
     return sum(1 for line in listing.splitlines() if not line.strip())
 
 
-def label_node_argv(stack: str, node_id: str) -> Argv:
-    label = f"{DATA_LABEL.format(stack=stack)}=true"
-    return ["docker", "node", "update", "--label-add", label, node_id]
+def label_node_argv(label: str, node_id: str) -> Argv:
+    return ["docker", "node", "update", "--label-add", f"{label}=true", node_id]
 
 
-def data_nodes_argv(stack: str) -> Argv:
-    return [
-        "docker", "node", "ls", "--format", "{{.Hostname}}",
-        "--filter", f"node.label={DATA_LABEL.format(stack=stack)}=true",
-    ]  # fmt: skip
+def data_nodes_argv(label: str) -> Argv:
+    return ["docker", "node", "ls", "--format", "{{.ID}}", "--filter", f"node.label={label}=true"]
 
 
 def node_count_argv() -> Argv:
@@ -338,10 +401,13 @@ def secret_create_argv(name: str, stack: str) -> Argv:
     return ["docker", "secret", "create", "--label", label, name, "-"]
 
 
-def deploy_argv(stack: str, file: str, *, wait: bool) -> Argv:
-    """``--resolve-image never``: run the local (or pushed) tag as it is."""
-    detach = ["--detach=false", "--quiet"] if wait else ["--detach=true"]
-    return ["docker", "stack", "deploy", "--resolve-image", "never", "-c", file, *detach, stack]
+def deploy_argv(stack: str, file: str, *, wait: bool, registry: bool = False) -> Argv:
+    """``--resolve-image never``: run the local (or pushed) tag as it is.
+    ``registry``: pass this login on, so that every node may pull."""
+    options = ["--detach=false", "--quiet"] if wait else ["--detach=true"]
+    if registry:
+        options.append("--with-registry-auth")
+    return ["docker", "stack", "deploy", "--resolve-image", "never", "-c", file, *options, stack]
 
 
 def service_name(stack: str, service: str) -> str:
@@ -352,7 +418,13 @@ def tasks_argv(stack: str, service: str) -> Argv:
     return ["docker", "service", "ps", "--quiet", "--no-trunc", service_name(stack, service)]
 
 
-TASK_FORMAT = "{{.Status.State}}\t{{.Status.ContainerStatus.ExitCode}}\t{{.Status.Err}}"
+# A task that never got a container (no node fits, no image) has no
+# ContainerStatus.
+TASK_FORMAT = (
+    "{{.Status.State}}\t"
+    "{{if .Status.ContainerStatus}}{{.Status.ContainerStatus.ExitCode}}{{end}}\t"
+    "{{.Status.Err}}"
+)
 
 
 def task_states_argv(task_ids: list[str]) -> Argv:
@@ -371,6 +443,11 @@ class TaskState:
     @property
     def done(self) -> bool:
         return self.state in FINAL_STATES
+
+    @property
+    def ran(self) -> bool:
+        """Its command started (a rejected task never had a container)."""
+        return self.exit_code >= 0 or self.state == "complete"
 
 
 def parse_task_states(output: str) -> list[TaskState]:
@@ -408,8 +485,15 @@ def update_state_argv(stack: str, service: str) -> Argv:
     ]  # fmt: skip
 
 
-def rolled_back(update_state: str) -> bool:
-    return update_state.strip().startswith("rollback")
+def update_failed(update_state: str) -> bool:
+    """A service's update state (``update_state_argv``) after a deploy that
+    waited: none (created) and completed are fine; rolled back or paused not."""
+    return update_state.strip() not in ("", "completed")
+
+
+def stack_containers_argv(stack: str) -> Argv:
+    """The stack's running task containers on this node."""
+    return ["docker", "ps", "--quiet", "--filter", f"label=com.docker.stack.namespace={stack}"]
 
 
 def db_container_argv(stack: str) -> Argv:

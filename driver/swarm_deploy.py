@@ -17,17 +17,17 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NoReturn
 
 from driver import compose, swarm
 from driver.console import Refused, say
 from driver.database import Database
 from driver.deploy import ALLOW_BREAKING, Deploy, plan_action, site_lines
-from driver.modes import SWARM_FILES
+from driver.modes import OVERRIDE_FILE, SWARM_FILES
 from driver.project import Project
 from driver.settings import FILESYSTEM
 
-DB_WAIT, JOB_WAIT = 120, 600  # seconds
-ROLLED_OUT = ("web", "worker")
+DB_WAIT, JOB_WAIT, STOP_WAIT = 120, 900, 180  # seconds
 
 
 class Stack:
@@ -41,11 +41,13 @@ class Stack:
     # -- the stack file -----------------------------------------------------------
 
     def model(self) -> swarm.Model:
-        """Compose's resolved model of the Swarm files."""
-        files = tuple(self.project.root / name for name in SWARM_FILES)
+        """Compose's resolved model of the Swarm files (and this machine's
+        compose.override.yml, as every mode has it)."""
+        files = [self.project.root / name for name in SWARM_FILES]
+        if (self.project.root / OVERRIDE_FILE).is_file():
+            files.append(self.project.root / OVERRIDE_FILE)
         env_file = self.project.env_file if self.project.env_file.is_file() else None
-        argv = compose.Compose(files, env_file).config()
-        done = self.runner.run(argv, quiet=True)
+        done = self.runner.run(compose.Compose(tuple(files), env_file).config(), quiet=True)
         if not done.ok:
             raise Refused(f"the Swarm files do not load: {done.stderr.strip() or done.stdout}")
         model: swarm.Model = json.loads(done.stdout)
@@ -58,20 +60,25 @@ class Stack:
             for key, config in (model.get("configs") or {}).items()
         }
         pin = self.project.settings.storage_backend == FILESYSTEM
-        return swarm.stack_file(model, self.name, image, contents, pin_to_data_node=pin)
+        try:
+            return swarm.stack_file(model, self.name, image, contents, pin_to_data_node=pin)
+        except ValueError as error:
+            raise Refused(str(error)) from None
 
     @contextmanager
     def file(self, model: swarm.Model) -> Iterator[str]:
         """The stack file on disk for ``docker stack deploy``, readable by
-        this user alone, and removed afterwards."""
+        this user alone (it names secrets, holds none), removed afterwards."""
         with tempfile.TemporaryDirectory(prefix="run-sh-swarm-") as folder:
             path = Path(folder) / "stack.json"
             path.write_text(json.dumps(model, indent=2))
             yield str(path)
 
     def deploy(self, model: swarm.Model, *, wait: bool) -> bool:
+        registry = bool(self.project.settings.driver.get("swarm_registry", ""))
         with self.file(model) as path:
-            done = self.runner.run(swarm.deploy_argv(self.name, path, wait=wait), capture=False)
+            argv = swarm.deploy_argv(self.name, path, wait=wait, registry=registry)
+            done = self.runner.run(argv, capture=False)
         return done.ok
 
     # -- the swarm ------------------------------------------------------------------
@@ -84,15 +91,20 @@ class Stack:
             raise Refused(problem)
         return state.split()[2]
 
-    def ensure_data_node(self, node_id: str) -> None:
+    def ensure_data_node(self, node_id: str, label: str) -> None:
         """db, proxy and media run on the node labelled for this stack (their
-        volumes are local): this node, unless another was labelled."""
-        nodes = self.runner.run(swarm.data_nodes_argv(self.name), quiet=True).stdout.split()
-        if nodes:
+        volumes are local): this node, unless another was labelled, where
+        the deploy must then run (it reaches the database there)."""
+        nodes = self.runner.run(swarm.data_nodes_argv(label), quiet=True).stdout.split()
+        if node_id in nodes:
             return
-        if not self.runner.run(swarm.label_node_argv(self.name, node_id), quiet=True).ok:
+        if nodes:
+            raise Refused(
+                f"the stack's data node (node label {label}=true) is {nodes[0]}, not this node: "
+                "run sh run.sh swarm there, where its database and volumes are"
+            )
+        if not self.runner.run(swarm.label_node_argv(label, node_id), quiet=True).ok:
             raise Refused("could not label this node as the stack's data node (docker node update)")
-        label = swarm.DATA_LABEL.format(stack=self.name)
         say(f"this node holds the stack's volumes from now on (node label {label}=true)")
 
     def ensure_secrets(self, secrets: list[swarm.Secret]) -> None:
@@ -106,14 +118,19 @@ class Stack:
                 if not self.runner.run(argv, quiet=True, stdin=value).ok:
                     raise Refused(f"could not create the Swarm secret for {secret.setting}")
 
+    def running_here(self) -> bool:
+        """Does a container of the stack run on this node?"""
+        listing = self.runner.run(swarm.stack_containers_argv(self.name), quiet=True).stdout
+        return bool(listing.strip())
+
     # -- tasks ----------------------------------------------------------------------
 
     def task_states(self, service: str) -> list[swarm.TaskState]:
         ids = self.runner.run(swarm.tasks_argv(self.name, service), quiet=True).stdout.split()
         if not ids:
             return []
-        output = self.runner.run(swarm.task_states_argv(ids), quiet=True).stdout
-        return swarm.parse_task_states(output)
+        done = self.runner.run(swarm.task_states_argv(ids), quiet=True)
+        return swarm.parse_task_states(done.stdout) if done.ok else []
 
     def wait_job(self, service: str) -> swarm.TaskState:
         """The job's one task, once it has ended."""
@@ -123,18 +140,30 @@ class Stack:
             if states and states[0].done:
                 return states[0]
             time.sleep(1)
-        raise Refused(f"the {service} job did not end within {JOB_WAIT} s (sh run.sh swarm status)")
+        raise Refused(
+            f"the {service} job has not ended after {JOB_WAIT} s and goes on (docker service "
+            f"logs -f {swarm.service_name(self.name, service)}); deploy again once it has ended"
+        )
 
     def run_job(self, model: swarm.Model, service: str, command: list[str]) -> swarm.TaskState:
-        """``command`` as a job of its own, once: a job left from before is
-        removed first (a job runs again only when its spec changes)."""
+        """``command`` as a job of its own, once (a job runs again only when
+        its spec changes): the one left from before is removed first, never
+        while it runs."""
+        states = self.task_states(service)
+        if states and not states[0].done:
+            raise Refused(
+                f"a {service} job of an earlier deploy is still {states[0].state} (docker service "
+                f"logs -f {swarm.service_name(self.name, service)}): deploy again once it has ended"
+            )
         self.runner.run(swarm.remove_service_argv(self.name, service), quiet=True)
         if not self.deploy(swarm.one_service(model, "migrate", command, name=service), wait=False):
             raise Refused(f"could not start the {service} job (docker stack deploy, above)")
         return self.wait_job(service)
 
-    def job_output(self, service: str) -> str:
-        return self.runner.run(swarm.job_logs_argv(self.name, service), quiet=True).stdout
+    def job_output(self, service: str) -> tuple[str, str]:
+        """The job's standard output, and its standard error."""
+        done = self.runner.run(swarm.job_logs_argv(self.name, service), quiet=True)
+        return done.stdout, done.stderr
 
     def db_container(self) -> str:
         """The db task's container on this node, once it is healthy."""
@@ -147,8 +176,8 @@ class Stack:
                     return ids[0]
             time.sleep(1)
         raise Refused(
-            f"the database did not become healthy within {DB_WAIT} s "
-            f"(docker service logs {swarm.service_name(self.name, 'db')})"
+            f"the database did not become healthy on this node within {DB_WAIT} s "
+            f"(docker service ps {swarm.service_name(self.name, 'db')}; docker service logs ...)"
         )
 
 
@@ -163,8 +192,12 @@ class SwarmDeploy:
         stack = self.stack
         node_id = stack.require_manager()
         self.refuse_compose_stack()
-        stack.ensure_data_node(node_id)
         self.refuse_missing_image()
+        try:
+            label = swarm.data_label(stack.model())
+        except ValueError as error:
+            raise Refused(str(error)) from None
+        stack.ensure_data_node(node_id, label)
         one_host = Deploy(self.project)
         if self.runner.run(self.project.compose("build", "web"), capture=False).returncode != 0:
             raise Refused("the web image did not build (output above)")
@@ -172,21 +205,17 @@ class SwarmDeploy:
         image = self.publish(f"{stack.name}-web:{release}")
         model, secrets, _ = stack.render(image)
         stack.ensure_secrets(secrets)
-        if not stack.deploy(swarm.one_service(model, "db"), wait=False):
+        if not stack.deploy(swarm.one_service(model, "db"), wait=True):
             raise Refused("could not deploy the database service (above)")
         database = Database(self.project, swarm.TaskContainer(stack.db_container()))
         self.migrate(model, database, image)
         say(f"rolling out release {release} ({image})")
-        stack.deploy(swarm.without(model, "migrate"), wait=True)
-        for service in ROLLED_OUT:
-            argv = swarm.update_state_argv(stack.name, service)
-            state = self.runner.run(argv, quiet=True).stdout
-            if swarm.rolled_back(state):
-                raise Refused(
-                    f"release {release}: {service}'s new tasks never became healthy, so Swarm "
-                    "rolled it back to the previous release, which serves "
-                    f"(docker service ps {swarm.service_name(stack.name, service)})"
-                )
+        if not stack.deploy(swarm.without(model, "migrate"), wait=True):
+            raise Refused(
+                f"docker stack deploy failed (above): release {release} is migrated but may "
+                "not be rolled out everywhere (sh run.sh swarm status)"
+            )
+        self.require_rolled_out(model, release)
         say(f"release {release} in service on the swarm (sh run.sh swarm status)")
         one_host.prune_releases()
         settings = self.project.settings
@@ -197,6 +226,19 @@ class SwarmDeploy:
             ports.get("HTTPS_PORT", ""),
         ):
             say(line)
+
+    def require_rolled_out(self, model: swarm.Model, release: str) -> None:
+        """Each service Swarm may roll back was updated, or is refused."""
+        for service in swarm.rolling_services(model):
+            argv = swarm.update_state_argv(self.stack.name, service)
+            state = self.runner.run(argv, quiet=True).stdout.strip()
+            if swarm.update_failed(state):
+                raise Refused(
+                    f"release {release}: {service}'s update ended {state}: its new tasks never "
+                    "became healthy, so Swarm rolled it back to the previous release, which "
+                    "serves on the new release's schema (its migrations stay applied) "
+                    f"(docker service ps {swarm.service_name(self.stack.name, service)})"
+                )
 
     def refuse_compose_stack(self) -> None:
         """sh run.sh -0's containers use the same volumes: one at a time."""
@@ -244,14 +286,14 @@ class SwarmDeploy:
             return
         flags = [ALLOW_BREAKING] if self.allow_breaking else []
         plan = stack.run_job(model, "plan", ["plan", *flags])
-        output = stack.job_output("plan")
+        output, errors = stack.job_output("plan")
         self.runner.run(swarm.remove_service_argv(stack.name, "plan"), quiet=True)
-        action = plan_action(plan.exit_code) if plan.state in ("complete", "failed") else "unknown"
+        action = plan_action(plan.exit_code) if plan.ran else "unknown"
         if action in ("gate", "breaking", "unknown"):
-            print(output.rstrip(), file=sys.stderr)
+            print((output + errors).rstrip(), file=sys.stderr)
+            reason = f"{plan.state}, exit {plan.exit_code}" if plan.ran else plan.error
             raise Refused(
-                f"deploy refused by the migration plan ({plan.state}, exit {plan.exit_code}"
-                f"{': ' + plan.error if plan.error else ''}; output above; "
+                f"deploy refused by the migration plan ({reason}; output above; "
                 f"{ALLOW_BREAKING} accepts breaking migrations); nothing was changed"
             )
         pre_migrate = None
@@ -261,18 +303,34 @@ class SwarmDeploy:
                 pre_migrate = database.backup("pre-migrate")
                 database.prune()
         started = time.monotonic()
-        result = stack.run_job(model, "migrate", list(model["services"]["migrate"]["command"]))
+        command = list(model["services"]["migrate"]["command"])
+        try:
+            result = stack.run_job(model, "migrate", command)
+        except Refused as error:
+            kept = f"; the backup taken before it: {pre_migrate}" if pre_migrate else ""
+            raise Refused(f"{error}{kept}") from None
         if result.state == "complete":
             say(f"migrate job done in {time.monotonic() - started:.0f} s")
             return
-        print(stack.job_output("migrate").rstrip(), file=sys.stderr)
+        if not result.ran:
+            raise Refused(
+                f"DEPLOY FAILED: the migrate job never started ({result.error}); the database "
+                "was not migrated, and nothing was rolled out"
+            )
+        print("".join(stack.job_output("migrate")).rstrip(), file=sys.stderr)
+        self.rollback(database, pre_migrate)
+
+    def rollback(self, database: Database, pre_migrate: Path | None) -> NoReturn:
+        """A migrate failed: keep what it left, put the backup back."""
         if pre_migrate is None:
             raise Refused("DEPLOY FAILED: the migrate job failed (its output is above)")
         try:
             failed = database.backup("failed-migrate")
-            say(f"the database as the failed migration left it: {failed}")
         except Refused:
-            say("the database as the failed migration left it could not be saved")
+            at_failure = "could not be saved"
+        else:
+            at_failure = f"is in {failed}"
+            database.prune(keep=pre_migrate)
         restored = database.restore(pre_migrate)
         raise Refused(
             "DEPLOY FAILED: the migrate job failed (above), so nothing was rolled out; "
@@ -281,15 +339,18 @@ class SwarmDeploy:
                 if restored
                 else f"the automatic restore failed too: sh run.sh -0 restore {pre_migrate}"
             )
+            + f". The database as the failed migration left it {at_failure}."
         )
 
 
 def config(project: Project) -> int:
-    """The stack file for the release in service (or :latest), on stdout;
-    what Swarm changes, on stderr."""
+    """The stack file for the release in service (or the newest, or
+    :latest), on stdout; what Swarm changes, on stderr."""
     stack = Stack(project)
+    serving = project.runner.run(swarm.service_image_argv(stack.name, "web"), quiet=True)
     kept, _ = Deploy(project).releases()
-    image = f"{stack.name}-web:{kept[-1].tag if kept else 'latest'}"
+    newest = f"{stack.name}-web:{kept[-1].tag if kept else 'latest'}"
+    image = serving.stdout.strip() if serving.ok and serving.stdout.strip() else newest
     model, _, changes = stack.render(image)
     for line in swarm.change_lines(changes):
         say(line)
@@ -317,8 +378,19 @@ def status(project: Project) -> int:
 
 
 def remove(project: Project) -> int:
-    stack = project.settings.project
-    code = project.runner.attach(swarm.remove_stack_argv(stack))
-    if code == 0:
-        say(f"stack {stack} removed; its volumes stay (docker volume ls)")
-    return code
+    """Remove the stack and wait until its containers here have stopped
+    (the workers finish their tasks first), so that its volumes are free."""
+    stack = Stack(project)
+    code = project.runner.attach(swarm.remove_stack_argv(stack.name))
+    if code != 0:
+        return code
+    deadline = time.monotonic() + STOP_WAIT
+    while stack.running_here():
+        if time.monotonic() > deadline:
+            raise Refused(
+                f"stack {stack.name} removed, but its containers still run here after "
+                f"{STOP_WAIT} s (docker ps): wait for them before sh run.sh -0"
+            )
+        time.sleep(1)
+    say(f"stack {stack.name} removed; its volumes stay (docker volume ls)")
+    return 0

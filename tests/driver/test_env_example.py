@@ -9,6 +9,7 @@ import pytest
 
 from driver import envfile
 from driver.modes import DEV_FILES, SWARM_FILES
+from driver.swarm import SECRET_SETTINGS
 from tools.throwaway import REPO_DIR, compose_defaults
 
 COMPOSE_FILES = tuple(dict.fromkeys([*DEV_FILES, *SWARM_FILES]))
@@ -80,3 +81,9 @@ def test_each_live_line_follows_its_commented_default(name):
     lines = EXAMPLE.splitlines()
     index = lines.index(f"{name}={LIVE[name]}")
     assert lines[index - 1] == f"#{name}={DOCUMENTED[name]}"
+
+
+def test_the_settings_read_from_files_are_the_secrets_swarm_hides():
+    listed = re.search(r"Django reads\s(.*?)\sin place of NAME", EXAMPLE, re.DOTALL)
+    assert listed, ".env.example no longer says which settings Django reads from files"
+    assert set(re.findall(r"\b([A-Z][A-Z0-9_]*)_FILE\b", listed[1])) == set(SECRET_SETTINGS)

@@ -8,6 +8,7 @@ import pytest
 
 from driver import swarm
 from driver.console import Refused
+from driver.database import Database
 from driver.modes import PROD
 from driver.runner import Done
 from driver.swarm_deploy import SwarmDeploy
@@ -36,7 +37,11 @@ def model() -> dict:
     return {
         "name": "proj",
         "services": {
-            "db": {"command": None, "environment": {"POSTGRES_PASSWORD": "pw"}},
+            "db": {
+                "command": None,
+                "deploy": {"placement": {"constraints": ["node.labels.proj.data == true"]}},
+                "environment": {"POSTGRES_PASSWORD": "pw"},
+            },
             "migrate": {**copy.deepcopy(web), "command": ["migrate"]},
             "web": web,
             "proxy": {
@@ -95,10 +100,15 @@ def test_secrets_leave_the_environment_for_files():
 
 
 def test_a_secret_or_config_is_named_after_its_value():
-    same = swarm.secret_name("proj", "SECRET_KEY", KEY)
-    assert same == swarm.secret_name("proj", "SECRET_KEY", KEY)
-    assert same != swarm.secret_name("proj", "SECRET_KEY", KEY + "x")
-    assert same.startswith("proj_secret_key_") and KEY not in same
+    same = swarm.secret_name("proj", "POSTGRES_PASSWORD", "pw", KEY)
+    assert same == swarm.secret_name("proj", "POSTGRES_PASSWORD", "pw", KEY)
+    assert same != swarm.secret_name("proj", "POSTGRES_PASSWORD", "pw2", KEY)
+    # Keyed with SECRET_KEY: the public name tells nothing of a guessable value.
+    assert same != swarm.secret_name("proj", "POSTGRES_PASSWORD", "pw", KEY + "x")
+    assert same.startswith("proj_postgres_password_") and "pw" not in same[5:]
+    long = swarm.secret_name("p" * 40, "DJANGO_SUPERUSER_PASSWORD", "pw", KEY)
+    assert len(long) <= swarm.NAME_MAX
+    assert long != swarm.secret_name("p" * 41, "DJANGO_SUPERUSER_PASSWORD", "pw", KEY)
     stack, _, _ = swarm.stack_file(model(), "proj", IMAGE, CONTENTS)
     other, _, _ = swarm.stack_file(model(), "proj", IMAGE, {"caddyfile": b"changed\n"})
     assert stack["configs"]["caddyfile"]["name"] != other["configs"]["caddyfile"]["name"]
@@ -110,9 +120,24 @@ def test_uploads_in_a_local_volume_keep_webs_image_on_the_data_node():
     for name in ("migrate", "web"):
         constraints = stack["services"][name]["deploy"]["placement"]["constraints"]
         assert constraints == ["node.labels.proj.data == true"]
-    assert "placement" not in stack["services"]["db"].get("deploy", {})
+    assert stack["services"]["db"]["deploy"]["placement"]["constraints"] == [
+        "node.labels.proj.data == true"
+    ]
+    assert swarm.data_label(model()) == "proj.data"
     loose, _, _ = swarm.stack_file(model(), "proj", IMAGE, CONTENTS)
     assert "placement" not in loose["services"]["web"]["deploy"]
+
+
+def test_webs_stop_grace_covers_its_drain_and_gunicorns():
+    assert swarm.web_stop_grace({"WEB_STOP_DRAIN": "3", "GUNICORN_GRACEFUL_TIMEOUT": "30"}) == "38s"
+    with pytest.raises(ValueError, match="WEB_STOP_DRAIN must be a whole number"):
+        swarm.web_stop_grace({"WEB_STOP_DRAIN": "3s"})
+    rolling = model()
+    rolling["services"]["web"]["environment"].update(WEB_STOP_DRAIN="15")
+    rolling["services"]["web"]["deploy"]["update_config"] = {"failure_action": "rollback"}
+    stack, _, _ = swarm.stack_file(rolling, "proj", IMAGE, CONTENTS)
+    assert stack["services"]["web"]["stop_grace_period"] == "20s"
+    assert swarm.rolling_services(rolling) == ["web"]
 
 
 def test_one_service_is_deployed_alone_with_its_secrets():
@@ -154,7 +179,10 @@ def test_task_states_and_what_ends_a_job():
         ("running", -1, False),
     ]
     assert states[1].error == "task: non-zero exit (1)"
-    assert swarm.rolled_back("rollback_completed\n") and not swarm.rolled_back("completed")
+    assert swarm.update_failed("rollback_completed\n") and swarm.update_failed("paused")
+    assert not swarm.update_failed("completed\n") and not swarm.update_failed("")
+    never = swarm.parse_task_states("rejected\t\tNo such image: proj-web:1\n")[0]
+    assert never.done and not never.ran
 
 
 def test_the_swarms_own_tasks_are_not_the_compose_stack():
@@ -168,6 +196,13 @@ def test_several_nodes_need_a_registry_unless_webs_image_stays_on_the_data_node(
     assert swarm.image_problem(3, "", pinned=True) is None
     problem = swarm.image_problem(3, "", pinned=False)
     assert problem is not None and "SWARM_REGISTRY is empty" in problem
+
+
+def test_a_deploy_with_a_registry_passes_the_login_on_to_the_nodes():
+    plain = swarm.deploy_argv("proj", "/tmp/s.json", wait=True)
+    assert plain[-1] == "proj" and "--with-registry-auth" not in plain
+    assert "--detach=false" in plain and "--resolve-image" in plain
+    assert "--with-registry-auth" in swarm.deploy_argv("proj", "f", wait=False, registry=True)
 
 
 def test_tmpfs_sizes_and_registry_names():
@@ -215,3 +250,78 @@ def test_a_deploy_beside_the_compose_stack_is_refused(project):
     with pytest.raises(Refused, match="stop it first with sh run.sh -0 down"):
         SwarmDeploy(project_).run()
     assert not runner.ran("build") and not runner.ran("node", "update")
+
+
+# -- the deploy's migrate step, on a fake runner -------------------------------------
+
+
+def migrate_step(project, plan: str, migrate: str = "complete\t0\t"):
+    """SwarmDeploy.migrate with the plan job ending ``plan`` and the migrate
+    job ``migrate`` (state, exit code, error)."""
+    project_, runner = project
+    project_.mode = PROD
+    runner.answer(has("service", "inspect", "proj_migrate"), Done(1, "", "no such service"))
+    runner.answer(has("service", "ps", "proj_plan"), Done(0, "p1\n"))
+    runner.answer(has("docker", "inspect", "p1"), Done(0, plan + "\n"))
+    runner.answer(has("service", "ps", "proj_migrate"), Done(0, "m1\n"))
+    runner.answer(has("docker", "inspect", "m1"), Done(0, migrate + "\n"))
+    runner.answer(has("service", "logs", "proj_plan"), Done(0, "apply catalog.0004_x\n"))
+    deploy = SwarmDeploy(project_)
+    stack, _, _ = swarm.stack_file(model(), "proj", IMAGE, CONTENTS)
+    database = Database(project_, swarm.TaskContainer("c0ffee"))
+    return lambda: deploy.migrate(stack, database, IMAGE), runner
+
+
+def test_the_gate_refuses_before_any_backup_or_migration(project):
+    step, runner = migrate_step(project, plan="complete\t11\t")
+    with pytest.raises(Refused, match="deploy refused by the migration plan"):
+        step()
+    assert len(runner.ran("stack", "deploy")) == 1  # the plan job alone
+    assert not runner.ran("pg_dump")
+
+
+def test_pending_migrations_are_backed_up_then_migrated(project):
+    step, runner = migrate_step(project, plan="complete\t10\t")
+    step()
+    assert len(runner.ran("docker", "exec", "-i", "c0ffee", "pg_dump")) == 1
+    assert len(runner.ran("stack", "deploy")) == 2  # plan, then migrate
+    assert runner.ran("service", "rm", "proj_plan")
+
+
+def test_a_failed_migrate_keeps_its_state_and_restores_the_backup(project):
+    step, runner = migrate_step(project, plan="complete\t10\t", migrate="failed\t1\terr")
+    with pytest.raises(Refused, match="DEPLOY FAILED: the migrate job failed"):
+        step()
+    dumps = runner.ran("pg_dump")
+    assert len(dumps) == 2  # pre-migrate, then failed-migrate
+    assert runner.ran("docker", "exec", "-i", "c0ffee", "pg_restore")
+
+
+def test_a_migrate_job_that_never_started_restores_nothing(project):
+    step, runner = migrate_step(
+        project, plan="complete\t10\t", migrate="rejected\t\tNo such image: proj-web:1"
+    )
+    with pytest.raises(Refused, match="never started .No such image"):
+        step()
+    assert not runner.ran("pg_restore")
+
+
+def test_a_release_already_migrated_runs_no_job(project):
+    project_, runner = project
+    project_.mode = PROD
+    runner.answer(has("service", "inspect", "proj_migrate"), Done(0, IMAGE + "\n"))
+    runner.answer(has("service", "ps", "proj_migrate"), Done(0, "m1\n"))
+    runner.answer(has("docker", "inspect", "m1"), Done(0, "complete\t0\t\n"))
+    stack, _, _ = swarm.stack_file(model(), "proj", IMAGE, CONTENTS)
+    SwarmDeploy(project_).migrate(stack, Database(project_, swarm.TaskContainer("c")), IMAGE)
+    assert not runner.ran("stack", "deploy")
+
+
+def test_an_update_swarm_rolled_back_is_a_refusal_that_says_so(project):
+    project_, runner = project
+    project_.mode = PROD
+    runner.answer(has("service", "inspect", "proj_web"), Done(0, "rollback_completed\n"))
+    rolling = model()
+    rolling["services"]["web"]["deploy"]["update_config"] = {"failure_action": "rollback"}
+    with pytest.raises(Refused, match="rolled it back to the previous release, which serves on"):
+        SwarmDeploy(project_).require_rolled_out(rolling, "20261129T120000Z")

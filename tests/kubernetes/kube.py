@@ -20,6 +20,8 @@ from pathlib import Path
 
 import yaml
 
+from driver.swarm import SECRET_SETTINGS
+
 REPO_DIR = Path(__file__).resolve().parents[2]
 KUBERNETES_DIR = REPO_DIR / "kubernetes"
 SECRETS_DIR = KUBERNETES_DIR / "secrets"
@@ -88,11 +90,9 @@ def resolved(value: object) -> str:
 
 def secret_variables() -> set[str]:
     """The settings that are secrets: those Django also reads from a file,
-    NAME_FILE (.env.example lists them)."""
-    text = (REPO_DIR / ".env.example").read_text()
-    listed = re.search(r"Django reads\s(.*?)\sin place of NAME", text, re.DOTALL)
-    assert listed, ".env.example no longer says which settings Django reads from files"
-    return set(re.findall(r"\b([A-Z][A-Z0-9_]*)_FILE\b", listed[1]))
+    NAME_FILE (driver/swarm.py, which Swarm's stack file follows too;
+    .env.example lists them, tests/driver/test_env_example.py checks)."""
+    return set(SECRET_SETTINGS)
 
 
 def secret_keys() -> dict[str, set[str]]:
