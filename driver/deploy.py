@@ -262,15 +262,20 @@ def site_lines(site: str, http_port: str, https_port: str) -> list[str]:
     return [f"web:      https://{names[0]}{suffix}/  (admin: /admin/; http:// redirects to it)"]
 
 
+def production_lines(settings: Settings) -> list[str]:
+    """Where production answers, from the proxy's settings and ports."""
+    ports = {port.setting: port.value for port in settings.published("proxy")}
+    return site_lines(
+        settings.proxy.get("SITE_ADDRESS", ""),
+        ports.get("HTTP_PORT", ""),
+        ports.get("HTTPS_PORT", ""),
+    )
+
+
 def print_urls(project: Project) -> None:
     mode, settings = project.current, project.settings
     if mode.is_prod:
-        ports = {port.setting: port.value for port in settings.published("proxy")}
-        for line in site_lines(
-            settings.proxy.get("SITE_ADDRESS", ""),
-            ports.get("HTTP_PORT", ""),
-            ports.get("HTTPS_PORT", ""),
-        ):
+        for line in production_lines(settings):
             say(line)
     web = settings.published("web")
     if web and mode.name == "dev":

@@ -22,7 +22,7 @@ from typing import NoReturn
 from driver import compose, swarm
 from driver.console import Refused, say
 from driver.database import Database
-from driver.deploy import ALLOW_BREAKING, Deploy, plan_action, site_lines
+from driver.deploy import ALLOW_BREAKING, Deploy, plan_action, production_lines
 from driver.modes import OVERRIDE_FILE, SWARM_FILES
 from driver.project import Project
 from driver.settings import FILESYSTEM
@@ -218,13 +218,7 @@ class SwarmDeploy:
         self.require_rolled_out(model, release)
         say(f"release {release} in service on the swarm (sh run.sh swarm status)")
         one_host.prune_releases()
-        settings = self.project.settings
-        ports = {port.setting: port.value for port in settings.published("proxy")}
-        for line in site_lines(
-            settings.proxy.get("SITE_ADDRESS", ""),
-            ports.get("HTTP_PORT", ""),
-            ports.get("HTTPS_PORT", ""),
-        ):
+        for line in production_lines(self.project.settings):
             say(line)
 
     def require_rolled_out(self, model: swarm.Model, release: str) -> None:
