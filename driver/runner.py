@@ -18,6 +18,7 @@ from typing import IO, Any, NoReturn
 from driver.console import Refused
 
 Argv = list[str]
+TIMED_OUT = 124  # the exit status of a command stopped at its timeout
 
 
 @dataclass(frozen=True)
@@ -47,9 +48,12 @@ class Runner:
         stdin: Path | None = None,
         stdout: Path | None = None,
         env: dict[str, str] | None = None,
+        timeout: float | None = None,
     ) -> Done:
         """Run argv to the end. ``capture``: keep stdout (else it shows);
-        ``quiet``: keep stderr too; ``stdin``/``stdout``: files instead."""
+        ``quiet``: keep stderr too; ``stdin``/``stdout``: files instead;
+        ``timeout``: seconds, after which it is stopped (exit 124, as
+        coreutils' timeout)."""
         with contextlib.ExitStack() as files:
             in_file = _open(files, stdin, "rb") if stdin else subprocess.DEVNULL
             out_file = _open(files, stdout, "wb") if stdout else None
@@ -64,7 +68,12 @@ class Runner:
                 )
             except FileNotFoundError:
                 return Done(127, "", f"{argv[0]}: not found")
-            out, err = _finish(process)
+            try:
+                out, err = _finish(process, timeout)
+            except subprocess.TimeoutExpired:
+                process.terminate()
+                out, err = _finish(process)
+                return Done(TIMED_OUT, _text(out), _text(err) + f"{argv[0]}: timed out")
         return Done(
             process.returncode,
             _text(out) if capture and not stdout else "",
@@ -100,11 +109,14 @@ def _open(files: contextlib.ExitStack, path: Path, mode: str) -> IO[Any]:
         raise Refused(f"cannot open {path}: {error.strerror}") from None
 
 
-def _finish(process: subprocess.Popen[bytes]) -> tuple[bytes | None, bytes | None]:
-    """Wait for the process. On Ctrl-C it got the same SIGINT: let it end
-    its own way (Compose removes a one-off container) before the driver stops."""
+def _finish(
+    process: subprocess.Popen[bytes], timeout: float | None = None
+) -> tuple[bytes | None, bytes | None]:
+    """Wait for the process (at most ``timeout`` seconds: TimeoutExpired).
+    On Ctrl-C it got the same SIGINT: let it end its own way (Compose removes
+    a one-off container) before the driver stops."""
     try:
-        return process.communicate()
+        return process.communicate(timeout=timeout)
     except KeyboardInterrupt:
         while True:
             try:

@@ -25,9 +25,10 @@ from driver.database import Database
 from driver.deploy import ALLOW_BREAKING, Deploy, plan_action, production_lines
 from driver.modes import OVERRIDE_FILE, SWARM_FILES
 from driver.project import Project
+from driver.runner import TIMED_OUT
 from driver.settings import FILESYSTEM
 
-DB_WAIT, JOB_WAIT, STOP_WAIT = 120, 900, 180  # seconds
+DB_WAIT, JOB_WAIT, STOP_WAIT, ROLLOUT_WAIT = 120, 900, 180, 900  # seconds
 
 
 class Stack:
@@ -75,10 +76,17 @@ class Stack:
             yield str(path)
 
     def deploy(self, model: swarm.Model, *, wait: bool) -> bool:
+        """Deploy ``model``; ``wait``: until Swarm has converged (a service
+        that never can, a task no node takes, is given up after ROLLOUT_WAIT)."""
         registry = bool(self.project.settings.driver.get("swarm_registry", ""))
         with self.file(model) as path:
             argv = swarm.deploy_argv(self.name, path, wait=wait, registry=registry)
-            done = self.runner.run(argv, capture=False)
+            done = self.runner.run(argv, capture=False, timeout=ROLLOUT_WAIT if wait else None)
+        if done.returncode == TIMED_OUT:
+            raise Refused(
+                f"the swarm has not converged after {ROLLOUT_WAIT} s (sh run.sh swarm status; "
+                f"docker service ps {self.name}_SERVICE says which task waits, and why)"
+            )
         return done.ok
 
     # -- the swarm ------------------------------------------------------------------

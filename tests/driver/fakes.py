@@ -50,7 +50,9 @@ class FakeRunner(Runner):
         exit status (else a fake dump when it succeeds)."""
         self.outputs.append((match, data))
 
-    def run(self, argv, *, capture=True, quiet=False, stdin=None, stdout=None, env=None):  # type: ignore[no-untyped-def]
+    def run(
+        self, argv, *, capture=True, quiet=False, stdin=None, stdout=None, env=None, timeout=None
+    ):  # type: ignore[no-untyped-def]
         done = self._reply(argv)
         if stdin is not None:
             self.stdins.append(Path(stdin))
