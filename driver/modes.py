@@ -12,7 +12,7 @@ from pathlib import Path
 PROD_FILES = ("compose.yml",)
 DEV_FILES = ("compose.yml", "compose.dev.yml")
 # Docker Swarm (sh run.sh swarm): production's files and the Swarm overlay,
-# which driver/swarm.py then fits to Swarm's loader.
+# which driver/stack_file.py then fits to Swarm's loader.
 SWARM_FILES = ("compose.yml", "compose.swarm.yml")
 # This machine's own Compose settings (gitignored), added to every mode.
 OVERRIDE_FILE = "compose.override.yml"

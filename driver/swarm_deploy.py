@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import NoReturn
 
-from driver import compose, swarm
+from driver import compose, stack_file, swarm
 from driver.console import Refused, say
 from driver.database import Database
 from driver.deploy import ALLOW_BREAKING, Deploy, plan_action, production_lines
@@ -41,7 +41,7 @@ class Stack:
 
     # -- the stack file -----------------------------------------------------------
 
-    def model(self) -> swarm.Model:
+    def model(self) -> stack_file.Model:
         """Compose's resolved model of the Swarm files (and this machine's
         compose.override.yml, as every mode has it)."""
         files = [self.project.root / name for name in SWARM_FILES]
@@ -51,10 +51,12 @@ class Stack:
         done = self.runner.run(compose.Compose(tuple(files), env_file).config(), quiet=True)
         if not done.ok:
             raise Refused(f"the Swarm files do not load: {done.stderr.strip() or done.stdout}")
-        model: swarm.Model = json.loads(done.stdout)
+        model: stack_file.Model = json.loads(done.stdout)
         return model
 
-    def render(self, image: str) -> tuple[swarm.Model, list[swarm.Secret], dict[str, list[str]]]:
+    def render(
+        self, image: str
+    ) -> tuple[stack_file.Model, list[stack_file.Secret], dict[str, list[str]]]:
         model = self.model()
         contents = {
             key: Path(config["file"]).read_bytes()
@@ -62,12 +64,12 @@ class Stack:
         }
         pin = self.project.settings.storage_backend == FILESYSTEM
         try:
-            return swarm.stack_file(model, self.name, image, contents, pin_to_data_node=pin)
+            return stack_file.build(model, self.name, image, contents, pin_to_data_node=pin)
         except ValueError as error:
             raise Refused(str(error)) from None
 
     @contextmanager
-    def file(self, model: swarm.Model) -> Iterator[str]:
+    def file(self, model: stack_file.Model) -> Iterator[str]:
         """The stack file on disk for ``docker stack deploy``, readable by
         this user alone (it names secrets, holds none), removed afterwards."""
         with tempfile.TemporaryDirectory(prefix="run-sh-swarm-") as folder:
@@ -75,7 +77,7 @@ class Stack:
             path.write_text(json.dumps(model, indent=2))
             yield str(path)
 
-    def deploy(self, model: swarm.Model, *, wait: bool) -> bool:
+    def deploy(self, model: stack_file.Model, *, wait: bool) -> bool:
         """Deploy ``model``; ``wait``: until Swarm has converged (a service
         that never can, a task no node takes, is given up after ROLLOUT_WAIT)."""
         registry = bool(self.project.settings.driver.get("swarm_registry", ""))
@@ -115,7 +117,7 @@ class Stack:
             raise Refused("could not label this node as the stack's data node (docker node update)")
         say(f"this node holds the stack's volumes from now on (node label {label}=true)")
 
-    def ensure_secrets(self, secrets: list[swarm.Secret]) -> None:
+    def ensure_secrets(self, secrets: list[stack_file.Secret]) -> None:
         for secret in secrets:
             if self.runner.run(swarm.secret_exists_argv(secret.name), quiet=True).ok:
                 continue
@@ -153,7 +155,7 @@ class Stack:
             f"logs -f {swarm.service_name(self.name, service)}); deploy again once it has ended"
         )
 
-    def run_job(self, model: swarm.Model, service: str, command: list[str]) -> swarm.TaskState:
+    def run_job(self, model: stack_file.Model, service: str, command: list[str]) -> swarm.TaskState:
         """``command`` as a job of its own, once (a job runs again only when
         its spec changes): the one left from before is removed first, never
         while it runs."""
@@ -164,7 +166,9 @@ class Stack:
                 f"logs -f {swarm.service_name(self.name, service)}): deploy again once it has ended"
             )
         self.runner.run(swarm.remove_service_argv(self.name, service), quiet=True)
-        if not self.deploy(swarm.one_service(model, "migrate", command, name=service), wait=False):
+        if not self.deploy(
+            stack_file.one_service(model, "migrate", command, name=service), wait=False
+        ):
             raise Refused(f"could not start the {service} job (docker stack deploy, above)")
         return self.wait_job(service)
 
@@ -202,7 +206,7 @@ class SwarmDeploy:
         self.refuse_compose_stack()
         self.refuse_missing_image()
         try:
-            label = swarm.data_label(stack.model())
+            label = stack_file.data_label(stack.model())
         except ValueError as error:
             raise Refused(str(error)) from None
         stack.ensure_data_node(node_id, label)
@@ -213,12 +217,12 @@ class SwarmDeploy:
         image = self.publish(f"{stack.name}-web:{release}")
         model, secrets, _ = stack.render(image)
         stack.ensure_secrets(secrets)
-        if not stack.deploy(swarm.one_service(model, "db"), wait=True):
+        if not stack.deploy(stack_file.one_service(model, "db"), wait=True):
             raise Refused("could not deploy the database service (above)")
         database = Database(self.project, swarm.TaskContainer(stack.db_container()))
         self.migrate(model, database, image)
         say(f"rolling out release {release} ({image})")
-        if not stack.deploy(swarm.without(model, "migrate"), wait=True):
+        if not stack.deploy(stack_file.without(model, "migrate"), wait=True):
             raise Refused(
                 f"docker stack deploy failed (above): release {release} is migrated but may "
                 "not be rolled out everywhere (sh run.sh swarm status)"
@@ -229,9 +233,9 @@ class SwarmDeploy:
         for line in production_lines(self.project.settings):
             say(line)
 
-    def require_rolled_out(self, model: swarm.Model, release: str) -> None:
+    def require_rolled_out(self, model: stack_file.Model, release: str) -> None:
         """Each service Swarm may roll back was updated, or is refused."""
-        for service in swarm.rolling_services(model):
+        for service in stack_file.rolling_services(model):
             argv = swarm.update_state_argv(self.stack.name, service)
             state = self.runner.run(argv, quiet=True).stdout.strip()
             if swarm.update_failed(state):
@@ -277,7 +281,7 @@ class SwarmDeploy:
             raise Refused(f"could not push {target} (SWARM_REGISTRY={registry}; docker login?)")
         return target
 
-    def migrate(self, model: swarm.Model, database: Database, image: str) -> None:
+    def migrate(self, model: stack_file.Model, database: Database, image: str) -> None:
         """The plan as a job (the gate, the breaking-change guard), a backup
         when migrations are pending, then migrate as a job, once per release."""
         stack = self.stack
@@ -354,7 +358,7 @@ def config(project: Project) -> int:
     newest = f"{stack.name}-web:{kept[-1].tag if kept else 'latest'}"
     image = serving.stdout.strip() if serving.ok and serving.stdout.strip() else newest
     model, _, changes = stack.render(image)
-    for line in swarm.change_lines(changes):
+    for line in stack_file.change_lines(changes):
         say(line)
     print(json.dumps(model, indent=2))
     return 0

@@ -9,7 +9,7 @@ import pytest
 
 from driver import envfile
 from driver.modes import DEV_FILES, SWARM_FILES
-from driver.swarm import SECRET_SETTINGS
+from driver.stack_file import SECRET_SETTINGS
 from tools.throwaway import REPO_DIR, compose_defaults
 
 COMPOSE_FILES = tuple(dict.fromkeys([*DEV_FILES, *SWARM_FILES]))

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from driver import swarm
+from driver import stack_file, swarm
 from driver.console import Refused
 from driver.database import Database
 from driver.modes import PROD
@@ -56,7 +56,7 @@ def model() -> dict:
 
 
 def test_the_stack_file_fits_swarms_loader_and_says_what_changed():
-    stack, secrets, changes = swarm.stack_file(model(), "proj", IMAGE, CONTENTS)
+    stack, secrets, changes = stack_file.build(model(), "proj", IMAGE, CONTENTS)
     web = stack["services"]["web"]
     for key in ("build", "depends_on", "restart", "security_opt", "tmpfs", "entrypoint"):
         assert key not in web
@@ -78,15 +78,15 @@ def test_the_stack_file_fits_swarms_loader_and_says_what_changed():
 
 
 def test_every_change_has_its_line_and_what_stands_in():
-    _, _, changes = swarm.stack_file(model(), "proj", IMAGE, CONTENTS)
-    lines = swarm.change_lines(changes)
+    _, _, changes = stack_file.build(model(), "proj", IMAGE, CONTENTS)
+    lines = stack_file.change_lines(changes)
     assert len(lines) == len(changes)
     assert lines[0].startswith("build (migrate, web): Swarm: ignored")
     assert all("; instead: " in line for line in lines)
 
 
 def test_secrets_leave_the_environment_for_files():
-    stack, secrets, _ = swarm.stack_file(model(), "proj", IMAGE, CONTENTS)
+    stack, secrets, _ = stack_file.build(model(), "proj", IMAGE, CONTENTS)
     web = stack["services"]["web"]
     assert "SECRET_KEY" not in web["environment"]
     assert web["environment"]["SECRET_KEY_FILE"] == "/run/secrets/SECRET_KEY"
@@ -100,54 +100,57 @@ def test_secrets_leave_the_environment_for_files():
 
 
 def test_a_secret_or_config_is_named_after_its_value():
-    same = swarm.secret_name("proj", "POSTGRES_PASSWORD", "pw", KEY)
-    assert same == swarm.secret_name("proj", "POSTGRES_PASSWORD", "pw", KEY)
-    assert same != swarm.secret_name("proj", "POSTGRES_PASSWORD", "pw2", KEY)
+    same = stack_file.secret_name("proj", "POSTGRES_PASSWORD", "pw", KEY)
+    assert same == stack_file.secret_name("proj", "POSTGRES_PASSWORD", "pw", KEY)
+    assert same != stack_file.secret_name("proj", "POSTGRES_PASSWORD", "pw2", KEY)
     # Keyed with SECRET_KEY: the public name tells nothing of a guessable value.
-    assert same != swarm.secret_name("proj", "POSTGRES_PASSWORD", "pw", KEY + "x")
+    assert same != stack_file.secret_name("proj", "POSTGRES_PASSWORD", "pw", KEY + "x")
     assert same.startswith("proj_postgres_password_") and "pw" not in same[5:]
-    long = swarm.secret_name("p" * 40, "DJANGO_SUPERUSER_PASSWORD", "pw", KEY)
-    assert len(long) <= swarm.NAME_MAX
-    assert long != swarm.secret_name("p" * 41, "DJANGO_SUPERUSER_PASSWORD", "pw", KEY)
-    stack, _, _ = swarm.stack_file(model(), "proj", IMAGE, CONTENTS)
-    other, _, _ = swarm.stack_file(model(), "proj", IMAGE, {"caddyfile": b"changed\n"})
+    long = stack_file.secret_name("p" * 40, "DJANGO_SUPERUSER_PASSWORD", "pw", KEY)
+    assert len(long) <= stack_file.NAME_MAX
+    assert long != stack_file.secret_name("p" * 41, "DJANGO_SUPERUSER_PASSWORD", "pw", KEY)
+    stack, _, _ = stack_file.build(model(), "proj", IMAGE, CONTENTS)
+    other, _, _ = stack_file.build(model(), "proj", IMAGE, {"caddyfile": b"changed\n"})
     assert stack["configs"]["caddyfile"]["name"] != other["configs"]["caddyfile"]["name"]
     assert stack["configs"]["caddyfile"]["file"] == "/x/Caddyfile"
 
 
 def test_uploads_in_a_local_volume_keep_webs_image_on_the_data_node():
-    stack, _, _ = swarm.stack_file(model(), "proj", IMAGE, CONTENTS, pin_to_data_node=True)
+    stack, _, _ = stack_file.build(model(), "proj", IMAGE, CONTENTS, pin_to_data_node=True)
     for name in ("migrate", "web"):
         constraints = stack["services"][name]["deploy"]["placement"]["constraints"]
         assert constraints == ["node.labels.proj.data == true"]
     assert stack["services"]["db"]["deploy"]["placement"]["constraints"] == [
         "node.labels.proj.data == true"
     ]
-    assert swarm.data_label(model()) == "proj.data"
-    loose, _, _ = swarm.stack_file(model(), "proj", IMAGE, CONTENTS)
+    assert stack_file.data_label(model()) == "proj.data"
+    loose, _, _ = stack_file.build(model(), "proj", IMAGE, CONTENTS)
     assert "placement" not in loose["services"]["web"]["deploy"]
 
 
 def test_webs_stop_grace_covers_its_drain_and_gunicorns():
-    assert swarm.web_stop_grace({"WEB_STOP_DRAIN": "3", "GUNICORN_GRACEFUL_TIMEOUT": "30"}) == "38s"
+    assert (
+        stack_file.web_stop_grace({"WEB_STOP_DRAIN": "3", "GUNICORN_GRACEFUL_TIMEOUT": "30"})
+        == "38s"
+    )
     with pytest.raises(ValueError, match="WEB_STOP_DRAIN must be a whole number"):
-        swarm.web_stop_grace({"WEB_STOP_DRAIN": "3s"})
+        stack_file.web_stop_grace({"WEB_STOP_DRAIN": "3s"})
     rolling = model()
     rolling["services"]["web"]["environment"].update(WEB_STOP_DRAIN="15")
     rolling["services"]["web"]["deploy"]["update_config"] = {"failure_action": "rollback"}
-    stack, _, _ = swarm.stack_file(rolling, "proj", IMAGE, CONTENTS)
+    stack, _, _ = stack_file.build(rolling, "proj", IMAGE, CONTENTS)
     assert stack["services"]["web"]["stop_grace_period"] == "20s"
-    assert swarm.rolling_services(rolling) == ["web"]
+    assert stack_file.rolling_services(rolling) == ["web"]
 
 
 def test_one_service_is_deployed_alone_with_its_secrets():
-    stack, secrets, _ = swarm.stack_file(model(), "proj", IMAGE, CONTENTS)
-    plan = swarm.one_service(stack, "migrate", ["plan", "--allow-breaking"], name="plan")
+    stack, secrets, _ = stack_file.build(model(), "proj", IMAGE, CONTENTS)
+    plan = stack_file.one_service(stack, "migrate", ["plan", "--allow-breaking"], name="plan")
     assert list(plan["services"]) == ["plan"]
     assert plan["services"]["plan"]["command"] == ["plan", "--allow-breaking"]
     assert set(plan["secrets"]) == {secret.name for secret in secrets}
     assert plan["networks"] == stack["networks"]
-    db = swarm.one_service(stack, "db")
+    db = stack_file.one_service(stack, "db")
     assert list(db["secrets"]) == [s.name for s in secrets if s.setting == "POSTGRES_PASSWORD"]
     assert stack["services"]["migrate"]["command"] == ["migrate"]  # untouched
 
@@ -206,10 +209,10 @@ def test_a_deploy_with_a_registry_passes_the_login_on_to_the_nodes():
 
 
 def test_tmpfs_sizes_and_registry_names():
-    assert swarm.tmpfs_mount("/run:size=1m") == {
+    assert stack_file.tmpfs_mount("/run:size=1m") == {
         "type": "tmpfs", "target": "/run", "tmpfs": {"size": 1 << 20},
     }  # fmt: skip
-    assert swarm.tmpfs_mount("/tmp") == {"type": "tmpfs", "target": "/tmp"}
+    assert stack_file.tmpfs_mount("/tmp") == {"type": "tmpfs", "target": "/tmp"}
     assert swarm.registry_image("", "proj-web:1") == "proj-web:1"
     assert swarm.registry_image("registry.example.com:5000/team/", "proj-web:1") == (
         "registry.example.com:5000/team/proj-web:1"
@@ -267,7 +270,7 @@ def migrate_step(project, plan: str, migrate: str = "complete\t0\t"):
     runner.answer(has("docker", "inspect", "m1"), Done(0, migrate + "\n"))
     runner.answer(has("service", "logs", "proj_plan"), Done(0, "apply catalog.0004_x\n"))
     deploy = SwarmDeploy(project_)
-    stack, _, _ = swarm.stack_file(model(), "proj", IMAGE, CONTENTS)
+    stack, _, _ = stack_file.build(model(), "proj", IMAGE, CONTENTS)
     database = Database(project_, swarm.TaskContainer("c0ffee"))
     return lambda: deploy.migrate(stack, database, IMAGE), runner
 
@@ -312,7 +315,7 @@ def test_a_release_already_migrated_runs_no_job(project):
     runner.answer(has("service", "inspect", "proj_migrate"), Done(0, IMAGE + "\n"))
     runner.answer(has("service", "ps", "proj_migrate"), Done(0, "m1\n"))
     runner.answer(has("docker", "inspect", "m1"), Done(0, "complete\t0\t\n"))
-    stack, _, _ = swarm.stack_file(model(), "proj", IMAGE, CONTENTS)
+    stack, _, _ = stack_file.build(model(), "proj", IMAGE, CONTENTS)
     SwarmDeploy(project_).migrate(stack, Database(project_, swarm.TaskContainer("c")), IMAGE)
     assert not runner.ran("stack", "deploy")
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import yaml
 
-from driver.swarm import SECRET_SETTINGS
+from driver.stack_file import SECRET_SETTINGS
 
 REPO_DIR = Path(__file__).resolve().parents[2]
 KUBERNETES_DIR = REPO_DIR / "kubernetes"
