@@ -13,13 +13,15 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from driver import commands
+from driver import commands, data_commands, release_commands
 from driver.console import Refused, UsageError, report
 from driver.modes import DEV, MODES, mode_for
 from driver.project import Project
 
 Command = Callable[[Project, list[str]], int]
 
+# The modules of command functions (one function each; its docstring is its help).
+COMMAND_MODULES = (commands, data_commands, release_commands)
 COMMANDS: dict[str, Command] = {
     "up": commands.up,
     "down": commands.down,
@@ -30,11 +32,11 @@ COMMANDS: dict[str, Command] = {
     "superuser": commands.superuser,
     "shell": commands.shell,
     "psql": commands.psql,
-    "backup": commands.backup,
-    "restore": commands.restore,
-    "releases": commands.releases_command,
-    "rollback": commands.rollback,
-    "swarm": commands.swarm_command,
+    "backup": data_commands.backup,
+    "restore": data_commands.restore,
+    "releases": release_commands.releases_command,
+    "rollback": release_commands.rollback,
+    "swarm": release_commands.swarm_command,
     "doctor": commands.doctor_command,
     "install-service": commands.install_service,
     "test": commands.test,

@@ -9,7 +9,7 @@ import re
 import pytest
 
 from bad_input import USAGE_ERRORS
-from driver import cli, commands
+from driver import cli
 from driver.console import Refused, UsageError
 from driver.project import Project
 from fakes import FakeRunner
@@ -100,9 +100,11 @@ def test_modes_and_commands_dispatch(bare, monkeypatch, args, mode, given, comma
 
 
 def test_every_command_is_registered_once():
-    functions = [getattr(commands, name) for name in dir(commands)]
     public = {
-        f for f in functions if callable(f) and getattr(f, "__module__", "") == commands.__name__
+        function
+        for module in cli.COMMAND_MODULES
+        for function in vars(module).values()
+        if callable(function) and getattr(function, "__module__", "") == module.__name__
     }
     registered = set(cli.COMMANDS.values())
     assert registered <= public

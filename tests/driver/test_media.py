@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from driver import commands
+from driver import data_commands
 from driver.compose import Compose
 from driver.console import Refused
 from driver.database import Database
@@ -298,7 +298,7 @@ def test_a_media_volume_holding_a_symlink_is_no_backup(project, tmp_path):
     (source / "link").symlink_to("/etc/passwd")
     runner.write(has("--entrypoint", "tar"), tar_of(source, tmp_path / "s.tar").read_bytes())
     with pytest.raises(Refused, match="came out unreadable .*'./link', a symbolic link"):
-        commands._backup_with_media(project_)
+        data_commands._backup_with_media(project_)
     assert [p.suffix for p in (tmp_path / "backups").iterdir()] == [".dump"]
 
 
@@ -322,7 +322,7 @@ def tarball(tmp_path) -> bytes:
 def test_a_backup_is_the_dump_then_the_media_archive_of_its_stem(project, tarball, capsys):
     project_, runner = project
     runner.write(has("--entrypoint", "tar"), tarball)
-    dump = commands._backup_with_media(project_)
+    dump = data_commands._backup_with_media(project_)
     archive = dump.with_name(archive_name(dump.name))
     assert archive.read_bytes() == tarball
     assert archive.stat().st_mode & 0o777 == 0o600
@@ -335,7 +335,7 @@ def test_a_failed_media_archive_leaves_no_partial_file_and_says_so(project, tmp_
     project_, runner = project
     runner.answer(has("--entrypoint", "tar"), Done(2, "", "tar: ./x: Cannot open"))
     with pytest.raises(Refused, match=r"the media archive failed .*holds the database without"):
-        commands._backup_with_media(project_)
+        data_commands._backup_with_media(project_)
     (dump,) = (tmp_path / "backups").iterdir()  # the dump is kept; no .partial left
     assert dump.name.endswith(".dump")
 
@@ -354,7 +354,7 @@ def test_a_failed_media_archive_prunes_no_older_backup(project, tmp_path, tar):
     for name in pair:
         (tmp_path / "backups" / name).write_bytes(b"old")
     with pytest.raises(Refused, match="without the uploads, and no older backup was removed"):
-        commands._backup_with_media(project_)
+        data_commands._backup_with_media(project_)
     assert all((tmp_path / "backups" / name).exists() for name in pair)
 
 
@@ -363,7 +363,7 @@ def test_a_failed_pre_restore_backup_says_nothing_was_restored(restorable, tarba
     dump.with_name(archive_name(dump.name)).write_bytes(tarball)
     runner.answers.insert(0, (has("--entrypoint", "tar"), Done(2)))
     with pytest.raises(Refused) as refused:
-        commands.restore(project_, [dump.name, "--yes"])
+        data_commands.restore(project_, [dump.name, "--yes"])
     assert str(refused.value).startswith(
         "the pre-restore backup failed, so nothing was restored: the media archive failed"
     )
@@ -377,7 +377,7 @@ def test_uploads_changed_during_the_archive_still_make_a_backup(project, tarball
     project_, runner = project
     runner.answer(has("--entrypoint", "tar"), Done(1))
     runner.write(has("--entrypoint", "tar"), tarball)
-    dump = commands._backup_with_media(project_)
+    dump = data_commands._backup_with_media(project_)
     archive = dump.with_name(archive_name(dump.name))
     assert archive.read_bytes() == tarball
     err = capsys.readouterr().err
@@ -390,7 +390,7 @@ def test_tar_exit_1_with_an_unreadable_archive_is_still_refused(project, tmp_pat
     runner.answer(has("--entrypoint", "tar"), Done(1))
     runner.write(has("--entrypoint", "tar"), b"")
     with pytest.raises(Refused, match="came out unreadable"):
-        commands._backup_with_media(project_)
+        data_commands._backup_with_media(project_)
     assert [p.suffix for p in (tmp_path / "backups").iterdir()] == [".dump"]
 
 
@@ -400,7 +400,7 @@ def test_an_unreadable_media_archive_is_not_kept(project, tmp_path):
     with pytest.raises(
         Refused, match=r"the media archive came out unreadable .*without the uploads"
     ):
-        commands._backup_with_media(project_)
+        data_commands._backup_with_media(project_)
     assert [p.suffix for p in (tmp_path / "backups").iterdir()] == [".dump"]
 
 
@@ -408,7 +408,7 @@ def test_object_storage_copies_no_media(tmp_path, docker_installed, capsys):
     model = config()
     model["services"]["web"]["environment"]["STORAGE_BACKEND"] = "s3"
     project_, runner = project_with(tmp_path, model)
-    dump = commands._backup_with_media(project_)
+    dump = data_commands._backup_with_media(project_)
     assert not runner.ran("--entrypoint", "tar")
     assert list(dump.parent.iterdir()) == [dump]
     assert "media: not copied (STORAGE_BACKEND=s3: uploads are in the bucket" in (
@@ -429,7 +429,7 @@ def test_retention_removes_a_dump_and_its_media_archive_together(project, tmp_pa
     ]  # fmt: skip
     for name in names:
         (backups / name).write_bytes(b"old")
-    dump = commands._backup_with_media(project_)
+    dump = data_commands._backup_with_media(project_)
     assert sorted(p.name for p in backups.iterdir()) == sorted(
         [names[3], names[4], dump.name, archive_name(dump.name)]
     )
@@ -493,7 +493,7 @@ def test_a_media_archive_that_is_not_tar_is_refused_before_anything(restorable, 
     project_, runner, dump = restorable
     dump.with_name(archive_name(dump.name)).write_bytes(b"garbage" * 100)
     with pytest.raises(Refused, match="is not a complete tar archive"):
-        commands.restore(project_, [dump.name, "--yes"])
+        data_commands.restore(project_, [dump.name, "--yes"])
     assert not runner.ran("pg_dump") and not runner.ran("--single-transaction")
     assert not (tmp_path / "backups").exists()
 
@@ -504,7 +504,7 @@ def test_restore_stages_media_before_the_database_and_swaps_it_after(restorable,
     archive.write_bytes(tarball)
     sizes = "".join(f"{len(data)}\n" for data in TREE.values())
     runner.answer(has("--entrypoint", "sh", "-c", stage_argv(COMPOSE)[-1]), Done(0, sizes))
-    assert commands.restore(project_, [dump.name, "--yes"]) == 0
+    assert data_commands.restore(project_, [dump.name, "--yes"]) == 0
     steps = {
         "backup": has("pg_dump"),
         "media backup": has("--entrypoint", "tar"),
@@ -519,7 +519,7 @@ def test_restore_stages_media_before_the_database_and_swaps_it_after(restorable,
 
 def test_a_dump_without_media_archive_restores_and_leaves_the_media(restorable, capsys):
     project_, runner, dump = restorable
-    assert commands.restore(project_, [dump.name, "--yes"]) == 0
+    assert data_commands.restore(project_, [dump.name, "--yes"]) == 0
     assert not runner.ran("-c", swap_script()) and not runner.ran("-c", stage_script())
     assert (
         "no media archive beside it (prod-app-20261129T080000Z.media.tar): media was left as it is"
@@ -534,7 +534,7 @@ def test_a_failed_database_restore_discards_the_staged_media(restorable, tarball
     runner.answer(has("--entrypoint", "sh", "-c", stage_script()), Done(0, sizes))
     runner.answer(has("pg_restore", "--single-transaction"), Done(1))
     with pytest.raises(Refused, match="the database and media were not changed"):
-        commands.restore(project_, [dump.name, "--yes"])
+        data_commands.restore(project_, [dump.name, "--yes"])
     assert runner.ran("--entrypoint", "rm", "/srv/media/.restoring")
     assert not runner.ran("-c", swap_script())
 
@@ -547,7 +547,7 @@ def test_a_missing_database_still_gets_a_copy_of_the_media_it_replaces(restorabl
     runner.answers.insert(0, (lambda argv: any("FROM pg_database" in a for a in argv), Done(0)))
     sizes = "".join(f"{len(data)}\n" for data in TREE.values())
     runner.answer(has("--entrypoint", "sh", "-c", stage_script()), Done(0, sizes))
-    assert commands.restore(project_, [dump.name, "--yes"]) == 0
+    assert data_commands.restore(project_, [dump.name, "--yes"]) == 0
     assert not runner.ran("pg_dump")
     (copy,) = (dump.parent / "backups").iterdir()
     assert re.fullmatch(r"prod-app-\d{8}T\d{6}Z-pre-restore\.media\.tar", copy.name)
@@ -565,14 +565,14 @@ def test_a_missing_database_and_a_failed_media_copy_restore_nothing(restorable, 
     runner.answers.insert(0, (lambda argv: any("FROM pg_database" in a for a in argv), Done(0)))
     runner.answers.insert(0, (has("--entrypoint", "tar"), Done(2)))
     with pytest.raises(Refused, match=r"nothing was restored: .*no copy of the media was written"):
-        commands.restore(project_, [dump.name, "--yes"])
+        data_commands.restore(project_, [dump.name, "--yes"])
     assert not runner.ran("-c", stage_script()) and not runner.ran("--single-transaction")
 
 
 def test_a_missing_database_without_media_archive_takes_no_backup(restorable):
     project_, runner, dump = restorable
     runner.answers.insert(0, (lambda argv: any("FROM pg_database" in a for a in argv), Done(0)))
-    assert commands.restore(project_, [dump.name, "--yes"]) == 0
+    assert data_commands.restore(project_, [dump.name, "--yes"]) == 0
     assert not runner.ran("--entrypoint", "tar") and not runner.ran("pg_dump")
 
 
@@ -583,7 +583,7 @@ def test_a_swap_that_fails_at_its_last_step_says_the_media_are_in_place(restorab
     runner.answer(has("--entrypoint", "sh", "-c", stage_script()), Done(0, sizes))
     runner.answer(has("-c", swap_script()), Done(SWAP_REPLACED_LEFT, "", "rm: cannot remove"))
     with pytest.raises(Refused) as refused:
-        commands.restore(project_, [dump.name, "--yes"])
+        data_commands.restore(project_, [dump.name, "--yes"])
     assert str(refused.value) == (
         f"the database was restored from {dump}, but the restored media are in place; only "
         "deleting the media they replaced, /srv/media/.replaced, failed: delete it (the next "

@@ -1,0 +1,168 @@
+"""The commands on a mode's data: ``backup`` and ``restore``. Each is one
+function whose docstring is its help, as in commands.py."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from driver import media
+from driver.console import Refused, UsageError, confirm, say
+from driver.database import Database
+from driver.media import Media
+from driver.project import Project
+from driver.rollout import Rollout
+
+
+def backup(project: Project, args: list[str]) -> int:
+    """Back up MODE into BACKUP_DIR: the database (pg_dump) and the uploads beside it; keeps the newest BACKUP_KEEP.
+
+    The dump is <mode>-<db>-<time>.dump (custom format, one consistent
+    snapshot; web keeps serving). With filesystem media the uploads follow
+    right after it, as <mode>-<db>-<time>.media.tar (an uncompressed tar of
+    the media volume): every file the dump's rows name is in it, unless it
+    was deleted in between. With object storage (STORAGE_BACKEND) no media
+    is copied: the uploads are in the bucket (protect it with the provider's
+    versioning or replication). BACKUP_KEEP counts a dump and its media
+    archive as one backup and removes them together, once the new backup is
+    complete (a failed media archive removes none). The pre-migrate backup
+    of a deploy is the database alone (a migration does not touch uploads);
+    it counts too, but the newest backup with a media archive is never
+    removed, kept beyond BACKUP_KEEP if need be.
+    """
+    if args:
+        raise UsageError("backup takes no arguments (BACKUP_DIR and BACKUP_KEEP are settings)")
+    project.prepare_existing()
+    project.require_stack_db("backup")
+    project.start_db()
+    _backup_with_media(project)
+    return 0
+
+
+def _backup_with_media(project: Project, label: str = "", keep: Path | None = None) -> Path:
+    """The database dump, then the media archive of the same stem beside it;
+    old backups are pruned only once both are in place (never ``keep``)."""
+    database = Database(project)
+    dump = database.backup(label)
+    Media(project).backup(dump)
+    database.prune(keep=keep)
+    return dump
+
+
+def restore(project: Project, args: list[str]) -> int:
+    """Replace MODE's database, and its uploads, with a backup FILE after you type its name (--yes: no question); web and the workers are stopped meanwhile.
+
+    The dump is checked first (pg_restore --list), and so is FILE's media
+    archive when one is beside it (FILE with .media.tar for .dump: a tar
+    archive, its files and bytes read). Then a pre-restore backup (database
+    and media; the media alone when the database does not exist) is taken
+    and the uploads are extracted into a staging directory in the media
+    volume and checked against the archive, all while web serves. Then web
+    and the workers stop (a worker after its running tasks), the dump is restored into a new database, checked and swapped in,
+    the staged uploads are swapped in for the current ones (renames in the
+    volume), and they come back: a restore that fails changes nothing, but
+    for that last swap, whose failure says at which step and where each
+    tree is. Without a media archive (pre-migrate backups, older ones) the
+    uploads are left as they are; with object storage too.
+    """
+    files: list[str] = []
+    assume_yes = False
+    for arg in args:
+        if arg in ("-y", "--yes"):
+            assume_yes = True
+        elif arg.startswith("-"):
+            raise UsageError(f"unknown option for restore: {arg}")
+        elif files:
+            raise UsageError(f"restore takes one FILE; got {files[0]} and {arg}")
+        else:
+            files.append(arg)
+    if not files:
+        raise UsageError(
+            "restore needs a backup FILE, e.g. sh run.sh -0 restore "
+            "backups/prod-app-20260101T000000Z.dump"
+        )
+    archive = project.caller_dir / files[0]
+    if not archive.is_file():
+        raise Refused(
+            f"no such backup file: {archive} (sh run.sh backup writes them to BACKUP_DIR)"
+        )
+    project.prepare_existing()
+    project.require_stack_db("restore")
+    project.start_db()
+    database, uploads = Database(project), Media(project)
+    database.check_archive(archive)
+    media_archive = media.archive_path(archive)
+    expected, media_note = _media_to_restore(uploads, media_archive)
+    if not assume_yes:
+        also = f" and every upload with {media_archive}" if expected else ""
+        say(
+            f"this replaces every row of the {project.current.data} database {database.name} "
+            f"with {archive}{also} (a backup of it is taken first)."
+        )
+        confirm(
+            "database name",
+            database.name,
+            "confirmation did not match; nothing was changed (scripts: --yes)",
+        )
+    started = time.monotonic()
+    try:
+        if database.exists(database.name):
+            _backup_with_media(project, "pre-restore", keep=archive)
+        elif expected is not None:  # never replace the uploads without a copy
+            say(
+                f"database {database.name} does not exist: the pre-restore backup is the media alone"
+            )
+            uploads.backup(database.backup_path("pre-restore"))
+    except Refused as error:
+        raise Refused(f"the pre-restore backup failed, so nothing was restored: {error}") from None
+    if expected is not None:
+        uploads.stage(media_archive, expected)  # the current media untouched until the swap
+    rollout = Rollout(project)
+    serving = rollout.serving()  # web, or web-alt after a deploy
+    # The workers write to the database and the storage too.
+    stopped = [*serving, *rollout.running("worker")]
+    services = sorted({c.service for c in stopped})
+    if services:
+        say(
+            f"stopping {', '.join(services)} during the restore (a worker first finishes its tasks)"
+        )
+        if project.runner.run(project.compose("stop", *services), capture=False).returncode:
+            if expected is not None:
+                uploads.discard()
+            raise Refused(
+                f"{', '.join(services)} did not stop (above); the database and media were not changed"
+            )
+    if not database.restore(archive):
+        if expected is not None:
+            uploads.discard()
+        if stopped:
+            project.runner.run(["docker", "start", *(c.id for c in stopped)], quiet=True)
+        raise Refused("restore failed (above); the database and media were not changed")
+    media_failure = "" if expected is None else uploads.swap()
+    if services:
+        argv = project.compose.up("--no-deps", "--no-recreate", *services)
+        if project.runner.run(argv, capture=False).returncode != 0:
+            project.up_failed()
+    if media_failure:
+        raise Refused(f"the database was restored from {archive}, but {media_failure}")
+    say(
+        f"restored {archive} into {database.name} in {time.monotonic() - started:.0f} s: "
+        f"{database.summary(database.name)}"
+    )
+    say(media_note)
+    return 0
+
+
+def _media_to_restore(uploads: Media, archive: Path) -> tuple[media.Contents | None, str]:
+    """What the media archive holds (None: media is not restored), and the
+    line that says what became of the media. A file that is not a tar
+    archive is refused here, before anything is touched."""
+    if not archive.is_file():
+        return None, f"no media archive beside it ({archive.name}): media was left as it is"
+    if uploads.backend:
+        return None, (
+            f"STORAGE_BACKEND={uploads.backend}: uploads are in the bucket; "
+            f"{archive.name} was not restored and media was left as it is"
+        )
+    expected = media.read_archive(archive)
+    return expected, f"media: {expected.files} files restored from {archive}"
