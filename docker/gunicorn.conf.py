@@ -136,17 +136,16 @@ def when_ready(server):
     import threading
     import time
 
-    drain = stop_drain
     drain_file = os.environ.get("WEB_DRAIN_FILE", "")
-    if not drain:
+    if not stop_drain:
         return
 
     def drain_then_stop():
         try:
             if drain_file:
                 Path(drain_file).touch()
-            server.log.info("SIGTERM: draining for %d s, then stopping", drain)
-            time.sleep(drain)
+            server.log.info("SIGTERM: draining for %d s, then stopping", stop_drain)
+            time.sleep(stop_drain)
         finally:
             os.kill(os.getpid(), signal.SIGTERM)
 

@@ -17,6 +17,14 @@ PSQL = ["psql", "-v", "ON_ERROR_STOP=1", "-tAq"]
 QUIET_NOTICES = "PGOPTIONS=-c client_min_messages=warning"
 
 
+def psql(user: str, database: str, *statements: str) -> Argv:
+    """psql's command line: each statement in its own transaction."""
+    argv = [*PSQL, "-U", user, "-d", database]
+    for statement in statements:
+        argv += ["-c", statement]
+    return argv
+
+
 @dataclass(frozen=True)
 class Compose:
     """``docker compose`` on one mode's files and one env file."""
@@ -59,10 +67,7 @@ class Compose:
 
     def sql(self, user: str, database: str, *statements: str) -> Argv:
         """psql in the db container: each statement in its own transaction."""
-        argv = self("exec", "-T", "-e", QUIET_NOTICES, "db", *PSQL, "-U", user, "-d", database)
-        for statement in statements:
-            argv += ["-c", statement]
-        return argv
+        return self("exec", "-T", "-e", QUIET_NOTICES, "db", *psql(user, database, *statements))
 
     def down(self, *args: str) -> Argv:
         """Stop and remove every container of the project, those of services

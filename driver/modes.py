@@ -83,7 +83,12 @@ def mode_for(word: str) -> Mode | None:
 
 def compose_files(mode: Mode, root: Path) -> list[Path]:
     """The Compose files of ``mode`` in ``root``, in the order Compose merges them."""
-    files = [root / name for name in mode.files]
+    return with_override(mode.files, root)
+
+
+def with_override(names: tuple[str, ...], root: Path) -> list[Path]:
+    """``names`` in ``root``, then this machine's override when it exists."""
+    files = [root / name for name in names]
     if (root / OVERRIDE_FILE).is_file():
         files.append(root / OVERRIDE_FILE)
     return files

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from driver.compose import PSQL, QUIET_NOTICES
+from driver.compose import QUIET_NOTICES, psql
 from driver.runner import Argv
 
 
@@ -194,10 +194,7 @@ class TaskContainer:
         return ["docker", "exec", *options, self.container, *args]
 
     def sql(self, user: str, database: str, *statements: str) -> Argv:
-        argv = self.exec("db", "env", QUIET_NOTICES, *PSQL, "-U", user, "-d", database)
-        for statement in statements:
-            argv += ["-c", statement]
-        return argv
+        return self.exec("db", "env", QUIET_NOTICES, *psql(user, database, *statements))
 
 
 def health_argv(container: str) -> Argv:

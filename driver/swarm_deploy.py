@@ -23,7 +23,7 @@ from driver import compose, stack_file, swarm
 from driver.console import Refused, say
 from driver.database import Database
 from driver.deploy import ALLOW_BREAKING, Deploy, plan_action, production_lines
-from driver.modes import OVERRIDE_FILE, SWARM_FILES
+from driver.modes import SWARM_FILES, with_override
 from driver.project import Project
 from driver.runner import TIMED_OUT
 from driver.settings import FILESYSTEM
@@ -44,9 +44,7 @@ class Stack:
     def model(self) -> stack_file.Model:
         """Compose's resolved model of the Swarm files (and this machine's
         compose.override.yml, as every mode has it)."""
-        files = [self.project.root / name for name in SWARM_FILES]
-        if (self.project.root / OVERRIDE_FILE).is_file():
-            files.append(self.project.root / OVERRIDE_FILE)
+        files = with_override(SWARM_FILES, self.project.root)
         env_file = self.project.env_file if self.project.env_file.is_file() else None
         done = self.runner.run(compose.Compose(tuple(files), env_file).config(), quiet=True)
         if not done.ok:
@@ -55,9 +53,9 @@ class Stack:
         return model
 
     def render(
-        self, image: str
+        self, model: stack_file.Model, image: str
     ) -> tuple[stack_file.Model, list[stack_file.Secret], dict[str, list[str]]]:
-        model = self.model()
+        """The stack file of ``model`` (``model()``) with the release ``image``."""
         contents = {
             key: Path(config["file"]).read_bytes()
             for key, config in (model.get("configs") or {}).items()
@@ -205,8 +203,9 @@ class SwarmDeploy:
         node_id = stack.require_manager()
         self.refuse_compose_stack()
         self.refuse_missing_image()
+        model = stack.model()
         try:
-            label = stack_file.data_label(stack.model())
+            label = stack_file.data_label(model)
         except ValueError as error:
             raise Refused(str(error)) from None
         stack.ensure_data_node(node_id, label)
@@ -215,7 +214,7 @@ class SwarmDeploy:
             raise Refused("the web image did not build (output above)")
         release = one_host.tag_release()
         image = self.publish(f"{stack.name}-web:{release}")
-        model, secrets, _ = stack.render(image)
+        model, secrets, _ = stack.render(model, image)
         stack.ensure_secrets(secrets)
         if not stack.deploy(stack_file.one_service(model, "db"), wait=True):
             raise Refused("could not deploy the database service (above)")
@@ -357,7 +356,7 @@ def config(project: Project) -> int:
     kept, _ = Deploy(project).releases()
     newest = f"{stack.name}-web:{kept[-1].tag if kept else 'latest'}"
     image = serving.stdout.strip() if serving.ok and serving.stdout.strip() else newest
-    model, _, changes = stack.render(image)
+    model, _, changes = stack.render(stack.model(), image)
     for line in stack_file.change_lines(changes):
         say(line)
     print(json.dumps(model, indent=2))

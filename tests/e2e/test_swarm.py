@@ -70,30 +70,21 @@ def site(own_stack, one_node_swarm):
         remove_stack(own_stack.project)
 
 
-def stack_stopped(name: str) -> None:
-    """After ``docker stack rm``: no container of the stack runs (the worker
-    may finish a task first, WORKER_GRACE), and Swarm's leftovers are gone."""
-    label = f"label=com.docker.stack.namespace={name}"
-    wait_for(lambda: not docker("ps", "-q", "--filter", label).stdout.split(), timeout=180)
-    left = docker("ps", "-aq", "--filter", label).stdout.split()
-    if left:
-        docker("rm", "--force", *left, check=False)
-
-
 def remove_stack(name: str) -> None:
-    """The stack, then its volumes once its containers are gone (or forced
-    out: the volumes go whatever happened)."""
+    """The stack, then its volumes once its containers are gone (the worker
+    may finish a task first, WORKER_GRACE), or forced out: the volumes go
+    whatever happened."""
     docker("stack", "rm", name, check=False)
-    try:
-        stack_stopped(name)
-    finally:
-        left = docker("ps", "-aq", "--filter", f"label=com.docker.stack.namespace={name}")
-        if left.stdout.split():
-            docker("rm", "--force", *left.stdout.split(), check=False)
     label = f"label=com.docker.stack.namespace={name}"
-    volumes = docker("volume", "ls", "-q", "--filter", label).stdout.split()
-    if volumes:
-        docker("volume", "rm", *volumes, check=False)
+    try:
+        wait_for(lambda: not docker("ps", "-q", "--filter", label).stdout.split(), timeout=180)
+    finally:
+        left = docker("ps", "-aq", "--filter", label).stdout.split()
+        if left:
+            docker("rm", "--force", *left, check=False)
+        volumes = docker("volume", "ls", "-q", "--filter", label).stdout.split()
+        if volumes:
+            docker("volume", "rm", *volumes, check=False)
 
 
 def service(site, name: str) -> str:
