@@ -8,9 +8,9 @@ build and run.
 
 from __future__ import annotations
 
-from driver import compose, devtools, doctor, service
+from driver import compose, devtools, doctor, schedule, service
 from driver.console import Refused, UsageError, confirm, say
-from driver.deploy import ALLOW_BREAKING, Deploy, print_urls, start_dev
+from driver.deploy import ALLOW_BREAKING, Deploy, last_scheduled, print_urls, start_dev
 from driver.modes import DEV, PROD
 from driver.project import Project
 
@@ -71,9 +71,12 @@ def logs(project: Project, args: list[str]) -> int:
 
 
 def ps(project: Project, args: list[str]) -> int:
-    """List the stack's containers with their health (alias: status)."""
+    """List the stack's containers with their health (alias: status), and in production how the last scheduled backup went."""
     project.prepare_existing()
-    return project.runner.attach(project.compose("--profile", "*", "ps", "--all", *args))
+    status = project.runner.attach(project.compose("--profile", "*", "ps", "--all", *args))
+    if project.current.is_prod:
+        say(schedule.status_line(last_scheduled(project)))
+    return status
 
 
 def tasks(project: Project, args: list[str]) -> int:

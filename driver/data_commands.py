@@ -6,12 +6,12 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from driver import media
+from driver import media, pitr
 from driver.console import Refused, UsageError, confirm, say
 from driver.database import Database
 from driver.media import Media
 from driver.project import Project
-from driver.rollout import Rollout
+from driver.rollout import Container, Rollout
 
 
 def backup(project: Project, args: list[str]) -> int:
@@ -64,18 +64,37 @@ def restore(project: Project, args: list[str]) -> int:
     for that last swap, whose failure says at which step and where each
     tree is. Without a media archive (pre-migrate backups, older ones) the
     uploads are left as they are; with object storage too.
+
+    --time TIME instead of FILE: the database back as it was at TIME (UTC,
+    'YYYY-MM-DD HH:MM:SS', or with an offset), from the WAL archive
+    (point-in-time recovery), after the same confirmation and pre-restore
+    backup, with web and the workers stopped meanwhile; the uploads are left
+    as they are. --time latest: the last moment the archive holds of the
+    database that ran before this one (after a lost data volume).
     """
     files: list[str] = []
     assume_yes = False
-    for arg in args:
+    when: str | None = None
+    words = iter(args)
+    for arg in words:
         if arg in ("-y", "--yes"):
             assume_yes = True
+        elif arg == "--time":
+            when = next(words, None)
+            if when is None:
+                raise UsageError(
+                    "restore --time needs a TIME, e.g. '2026-11-29 10:14:59' or latest"
+                )
         elif arg.startswith("-"):
             raise UsageError(f"unknown option for restore: {arg}")
         elif files:
             raise UsageError(f"restore takes one FILE; got {files[0]} and {arg}")
         else:
             files.append(arg)
+    if when is not None:
+        if files:
+            raise UsageError("restore takes a backup FILE or --time TIME, not both")
+        return _restore_to_time(project, when, assume_yes)
     if not files:
         raise UsageError(
             "restore needs a backup FILE, e.g. sh run.sh -0 restore "
@@ -117,21 +136,13 @@ def restore(project: Project, args: list[str]) -> int:
         raise Refused(f"the pre-restore backup failed, so nothing was restored: {error}") from None
     if expected is not None:
         uploads.stage(media_archive, expected)  # the current media untouched until the swap
-    rollout = Rollout(project)
-    serving = rollout.serving()  # web, or web-alt after a deploy
-    # The workers write to the database and the storage too.
-    stopped = [*serving, *rollout.running("worker")]
+    try:
+        stopped = _stop_writers(project)
+    except Refused:
+        if expected is not None:
+            uploads.discard()
+        raise
     services = sorted({c.service for c in stopped})
-    if services:
-        say(
-            f"stopping {', '.join(services)} during the restore (a worker first finishes its tasks)"
-        )
-        if project.runner.run(project.compose("stop", *services), capture=False).returncode:
-            if expected is not None:
-                uploads.discard()
-            raise Refused(
-                f"{', '.join(services)} did not stop (above); the database and media were not changed"
-            )
     if not database.restore(archive):
         if expected is not None:
             uploads.discard()
@@ -150,6 +161,66 @@ def restore(project: Project, args: list[str]) -> int:
         f"{database.summary(database.name)}"
     )
     say(media_note)
+    return 0
+
+
+def _stop_writers(project: Project) -> list[Container]:
+    """Stop web and the workers (which write to the database and the storage
+    too; a worker first finishes its tasks); the containers stopped."""
+    rollout = Rollout(project)
+    stopped = [*rollout.serving(), *rollout.running("worker")]  # web, or web-alt after a deploy
+    services = sorted({c.service for c in stopped})
+    if services:
+        say(
+            f"stopping {', '.join(services)} during the restore (a worker first finishes its tasks)"
+        )
+        if project.runner.run(project.compose("stop", *services), capture=False).returncode:
+            raise Refused(
+                f"{', '.join(services)} did not stop (above); the database and media were not changed"
+            )
+    return stopped
+
+
+def _restore_to_time(project: Project, when: str, assume_yes: bool) -> int:
+    """restore --time: the database as it was at ``when``, from the WAL archive."""
+    moment = pitr.parse_time(when)
+    project.prepare_existing()
+    project.require_stack_db("restore --time")
+    project.start_db()
+    recovery = pitr.Pitr(project)
+    cluster, running = recovery.plan(moment)
+    database = Database(project)
+    at = "the end of its archive" if moment is None else pitr.shown(moment)
+    if not assume_yes:
+        earlier = "" if cluster.stanza == running else " (the database that ran before this one)"
+        say(
+            f"this puts the {project.current.data} database back as it was at {at}{earlier}: "
+            "every later change is undone (a backup of it is taken first)."
+        )
+        confirm(
+            "database name",
+            database.name,
+            "confirmation did not match; nothing was changed (scripts: --yes)",
+        )
+    try:
+        safety = database.backup("pre-restore")
+    except Refused as error:
+        raise Refused(f"the pre-restore backup failed, so nothing was restored: {error}") from None
+    database.prune(keep=safety)
+    services = sorted({c.service for c in _stop_writers(project)})
+    started = time.monotonic()
+    try:
+        recovery.recover(cluster, running, moment)
+    finally:
+        if services:
+            argv = project.compose.up("--no-deps", "--no-recreate", *services)
+            if project.runner.run(argv, capture=False).returncode != 0:
+                project.up_failed()
+    say(
+        f"database {database.name} is back as it was at {at} "
+        f"({time.monotonic() - started:.0f} s; {database.summary(database.name)}); "
+        f"as it was before: {safety}"
+    )
     return 0
 
 

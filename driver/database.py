@@ -15,12 +15,14 @@ import re
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from driver import media
 from driver.console import Refused, say, size_text
-from driver.project import Project
 from driver.runner import Argv
+
+if TYPE_CHECKING:  # the backup service imports this module without the rest (scheduled.py)
+    from driver.project import Project
 
 
 class DbTarget(Protocol):

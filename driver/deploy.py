@@ -16,10 +16,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import NoReturn
 
-from driver import checks, compose, releases
+from driver import checks, compose, releases, schedule
 from driver.console import Refused, say
 from driver.database import Database, ident, literal
 from driver.modes import Mode
+from driver.pitr import Pitr
 from driver.project import Project
 from driver.proxy import Proxy
 from driver.rollout import Rollout
@@ -95,6 +96,24 @@ def start_dev(project: Project) -> None:
         print(warning, file=sys.stderr)
 
 
+# The images a deploy builds: web's (migrate and the workers run it too),
+# and the db image's two targets.
+BUILT = ("web", "db", "backup")
+
+
+def last_scheduled(project: Project) -> schedule.Status | None:
+    """How the last scheduled backup went (its status file in BACKUP_DIR)."""
+    db = Database(project)
+    return schedule.read_status(db.backup_dir / schedule.status_name(db.data_mode, db.name))
+
+
+def scheduled_backups_warning(project: Project) -> None:
+    """Say so when the last scheduled backup failed."""
+    status = last_scheduled(project)
+    if status is not None and not status.ok:
+        say(f"warning: {schedule.status_line(status)}")
+
+
 class Deploy:
     def __init__(self, project: Project, allow_breaking: bool = False):
         self.project = project
@@ -105,10 +124,14 @@ class Deploy:
 
     def run(self) -> None:
         self.project.refuse_swarm_stack()
-        if self.runner.run(self.compose("build", "web"), capture=False).returncode != 0:
-            raise Refused("the web image did not build (output above)")
+        scheduled_backups_warning(self.project)
+        if self.runner.run(self.compose("build", *BUILT), capture=False).returncode != 0:
+            raise Refused("an image did not build (output above)")
         if self.runner.run(self.compose.up("db"), capture=False).returncode != 0:
             self.project.up_failed()
+        Pitr(self.project).ensure_base_backup()
+        if self.runner.run(self.compose.up("--no-deps", "backup"), capture=False).returncode:
+            raise Refused("the backup service did not start (above; sh run.sh -0 logs backup)")
         if already_deployed(self.state()):
             say("no pending migrations (this image already deployed on this database)")
             self.start_web()

@@ -22,12 +22,15 @@ import tarfile
 import time
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
 from driver.compose import Compose
 from driver.console import Refused, say, size_text
-from driver.project import Project
 from driver.runner import Argv, Done
 from driver.settings import FILESYSTEM
+
+if TYPE_CHECKING:  # the backup service imports this module without the rest (scheduled.py)
+    from driver.project import Project
 
 MEDIA_ROOT = "/srv/media"  # MEDIA_ROOT of the web image (docker/Dockerfile)
 SERVICE = "web"  # its image and the mode's media volume
@@ -65,16 +68,21 @@ def archive_path(dump: Path) -> Path:
 # -- command lines and scripts (pure) -----------------------------------------------
 
 
-def archive_argv(compose: Compose, root: str = MEDIA_ROOT) -> Argv:
-    """tar of the media volume to stdout, without the restore's own directories
-    and the spool of uploads in flight. An upload written or deleted meanwhile
-    is no warning (see archived)."""
+def tar_args(root: str = MEDIA_ROOT) -> list[str]:
+    """tar's arguments for an archive of the media tree to stdout, without the
+    restore's own directories and the spool of uploads in flight. An upload
+    written or deleted meanwhile is no warning (see archived). The scheduled
+    backups run the same (scheduled.py)."""
     excluded = [f"--exclude=./{name}" for name in (STAGING, REPLACED, SPOOL)]
-    return compose.one_off(
-        SERVICE, "-cf", "-", "--warning=no-file-changed", "--warning=no-file-removed",
+    return [
+        "-cf", "-", "--warning=no-file-changed", "--warning=no-file-removed",
         "-C", root, "--anchored", *excluded, ".",
-        entrypoint="tar",
-    )  # fmt: skip
+    ]  # fmt: skip
+
+
+def archive_argv(compose: Compose, root: str = MEDIA_ROOT) -> Argv:
+    """tar_args in a one-off container of the web image, on the mode's volume."""
+    return compose.one_off(SERVICE, *tar_args(root), entrypoint="tar")
 
 
 def archived(returncode: int) -> bool:

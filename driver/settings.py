@@ -45,6 +45,7 @@ class Settings:
     db: dict[str, str] = field(default_factory=dict)  # db's environment
     pgadmin: dict[str, str] = field(default_factory=dict)
     worker: dict[str, str] = field(default_factory=dict)  # worker's environment
+    backup: dict[str, str] = field(default_factory=dict)  # the scheduled backups'
     proxy: dict[str, str] = field(default_factory=dict)  # proxy's environment
     ports: dict[str, list[Port]] = field(default_factory=dict)  # by service
     driver: dict[str, str] = field(default_factory=dict)  # x-driver
@@ -109,6 +110,7 @@ def from_config(config: dict[str, Any], env_label: str) -> Settings:
         db=_environment(services.get("db", {})),
         pgadmin=_environment(services.get("pgadmin", {})),
         worker=_environment(services.get("worker", {})),
+        backup=_environment(services.get("backup", {})),
         proxy=_environment(services.get("proxy", {})),
         ports=ports,
         driver={k: _unescape(v) for k, v in (config.get("x-driver") or {}).items()},

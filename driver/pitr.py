@@ -1,0 +1,221 @@
+"""Point-in-time recovery: the database back as it was at a moment, from
+pgBackRest's WAL archive (docker/postgres/pgbackrest-pitr.sh, compose.yml's db).
+
+db archives every WAL segment to its own volume, in an archive of the
+cluster's own (a stanza named after its system identifier): a data volume
+that replaced a lost one starts a new archive beside the old one, which
+stays there to be recovered. A base backup is where a recovery starts to
+replay the archive from: ``sh run.sh -0`` makes sure the running cluster has
+one, and the scheduled backups take one each time (scheduled.py).
+
+``restore --time T`` picks the cluster that ran at T, the newest whose first
+base backup had ended by then; ``--time latest`` picks the newest cluster but
+the running one and replays its archive to its end: a lost data volume back.
+The replay runs in a one-off db container on the data volume, db stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from driver.compose import Compose
+from driver.console import Refused, say
+from driver.project import Project
+from driver.runner import Argv
+
+RECOVERY_WAIT = 600  # seconds for the replay to end
+LATEST = "latest"
+
+
+def pitr(compose: Compose, *args: str) -> Argv:
+    """docker/postgres/pgbackrest-pitr.sh in the running db container, as the data's owner."""
+    return compose("exec", "-T", "--user", "postgres", "db", "pgbackrest-pitr", *args)
+
+
+def info_argv(compose: Compose) -> Argv:
+    """Every cluster's archive and base backups, as JSON."""
+    return compose("exec", "-T", "--user", "postgres", "db", "pgbackrest", "info", "--output=json")
+
+
+def check_argv(compose: Compose, stanza: str) -> Argv:
+    """Switch WAL and wait until the segment is in the archive."""
+    return compose(
+        "exec", "-T", "--user", "postgres", "db", "pgbackrest", f"--stanza={stanza}", "check"
+    )
+
+
+def restore_argv(compose: Compose, stanza: str, moment: datetime | None) -> Argv:
+    """The base backup and the archive up to ``moment`` (None: to its end)
+    into the data volume, db stopped: a one-off db container, as the data's
+    owner. ``--delta`` rewrites only the files that differ; promote ends
+    the recovery there and opens the database for writes."""
+    until = (
+        ["--type=default"]
+        if moment is None
+        else ["--type=time", f"--target={target(moment)}", "--target-action=promote"]
+    )
+    return compose(
+        "run", "--rm", "--no-deps", "-T", "--user", "postgres", "--entrypoint", "pgbackrest",
+        "db", f"--stanza={stanza}", "--delta", *until, "restore",
+    )  # fmt: skip
+
+
+def parse_time(text: str) -> datetime | None:
+    """``2026-11-29 10:14:59`` (UTC unless an offset is given: +01:00), or
+    ``latest`` (None)."""
+    if text.strip().lower() == LATEST:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("T", " ", 1))
+    except ValueError:
+        raise Refused(
+            f"--time {text!r} is not a time: give it as 'YYYY-MM-DD HH:MM:SS' (UTC), "
+            "with an offset ('YYYY-MM-DD HH:MM:SS+01:00'), or 'latest'"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def target(moment: datetime) -> str:
+    """The moment as pgBackRest and PostgreSQL read it."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f+00")
+
+
+def shown(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """One cluster's archive: its stanza, and when its oldest and newest
+    base backups ended (None: it has none)."""
+
+    stanza: str
+    first: datetime | None
+    last: datetime | None
+
+
+def clusters(info_json: str) -> list[Cluster]:
+    """The archive's clusters, oldest first (``pgbackrest info --output=json``)."""
+    try:
+        stanzas = json.loads(info_json or "[]")
+    except ValueError:
+        return []
+    found = []
+    for stanza in stanzas if isinstance(stanzas, list) else []:
+        stops = sorted(
+            int(b["timestamp"]["stop"])
+            for b in stanza.get("backup") or []
+            if isinstance(b, dict) and b.get("timestamp", {}).get("stop")
+        )
+        first, last = (
+            (
+                datetime.fromtimestamp(stops[0], timezone.utc),
+                datetime.fromtimestamp(stops[-1], timezone.utc),
+            )
+            if stops
+            else (None, None)
+        )
+        found.append(Cluster(str(stanza.get("name", "")), first, last))
+    epoch = datetime.min.replace(tzinfo=timezone.utc)
+    return sorted(found, key=lambda c: (c.first is None, c.first or epoch))
+
+
+def choose(found: list[Cluster], running: str, moment: datetime | None) -> Cluster:
+    """The cluster to recover: for a moment, the newest that had a base backup
+    by then; for ``latest`` (None), the newest but the running one."""
+    backed = [c for c in found if c.first is not None]
+    if moment is None:
+        others = [c for c in backed if c.stanza != running]
+        if not others:
+            raise Refused(
+                "--time latest recovers a database that ran before this one (a lost data "
+                "volume), and the WAL archive holds none: give a time instead"
+            )
+        return others[-1]
+    reached = [c for c in backed if c.first is not None and c.first <= moment]
+    if not reached:
+        if not backed:
+            raise Refused(
+                "the WAL archive has no base backup yet: sh run.sh -0 takes the first one"
+            )
+        oldest = backed[0].first
+        assert oldest is not None
+        raise Refused(
+            f"--time {shown(moment)} is before the oldest base backup ({shown(oldest)}): "
+            "the archive cannot go back that far"
+        )
+    if moment > datetime.now(timezone.utc):
+        raise Refused(f"--time {shown(moment)} is in the future")
+    return reached[-1]
+
+
+class Pitr:
+    def __init__(self, project: Project):
+        self.project = project
+        self.runner = project.runner
+        self.compose = project.compose
+
+    def clusters(self) -> list[Cluster]:
+        done = self.runner.run(info_argv(self.compose), quiet=True)
+        return clusters(done.stdout) if done.ok else []
+
+    def running_stanza(self) -> str:
+        done = self.runner.run(pitr(self.compose, "stanza"), quiet=True)
+        return done.stdout.strip() if done.ok else ""
+
+    def ensure_base_backup(self) -> None:
+        """This cluster's archive (one older than the archive has none) and a
+        base backup in it: the first point a recovery can start from."""
+        if not self.runner.run(pitr(self.compose, "setup"), quiet=True).ok:
+            raise Refused("pgBackRest could not set up the WAL archive (sh run.sh -0 logs db)")
+        stanza = self.running_stanza()
+        if any(c.stanza == stanza and c.first for c in self.clusters()):
+            return
+        started = time.monotonic()
+        if not self.runner.run(pitr(self.compose, "backup"), quiet=True).ok:
+            raise Refused("the first base backup of the WAL archive failed (sh run.sh -0 logs db)")
+        say(f"WAL archive: first base backup taken in {time.monotonic() - started:.0f} s")
+
+    def plan(self, moment: datetime | None) -> tuple[Cluster, str]:
+        """The cluster to recover, checked before anything changes, and the
+        running one's stanza."""
+        running = self.running_stanza()
+        return choose(self.clusters(), running, moment), running
+
+    def recover(self, cluster: Cluster, running: str, moment: datetime | None) -> None:
+        """Stop db, restore ``cluster`` to ``moment``, start db and wait until
+        the replay has ended and it accepts writes."""
+        # The running cluster's segment in progress goes to the archive now:
+        # the replay reaches up to this moment.
+        if (
+            cluster.stanza == running
+            and not self.runner.run(check_argv(self.compose, running), capture=False).ok
+        ):
+            raise Refused("the WAL archive does not take segments (above); nothing was changed")
+        if not self.runner.run(self.compose("stop", "db"), capture=False).ok:
+            raise Refused("db did not stop (above); nothing was changed")
+        restored = self.runner.run(
+            restore_argv(self.compose, cluster.stanza, moment), capture=False
+        ).ok
+        if not restored:
+            self.runner.run(self.compose.up("db"), capture=False)
+            raise Refused("the recovery failed (above); db was started as it was")
+        if not self.runner.run(self.compose.up("db"), capture=False).ok:
+            raise Refused(
+                "db did not start after the recovery (sh run.sh -0 logs db): a time past the "
+                "end of a lost database's archive cannot be reached, use --time latest"
+            )
+        settings = self.project.settings
+        check = self.compose.sql(settings.db_user, settings.db_name, "SELECT pg_is_in_recovery()")
+        deadline = time.monotonic() + RECOVERY_WAIT
+        while time.monotonic() < deadline:
+            done = self.runner.run(check, quiet=True)
+            if done.ok and done.stdout.strip() == "f":
+                return
+            time.sleep(1)
+        raise Refused(
+            f"db still replays the archive after {RECOVERY_WAIT} s (sh run.sh -0 logs db)"
+        )
