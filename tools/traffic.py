@@ -55,6 +55,8 @@ class Counts:
     slow_done: int = 0
     failures: list[Failure] = field(default_factory=list)
     acknowledged: list[str] = field(default_factory=list)  # names of POSTed rows
+    # time.monotonic() when each acknowledged row's response came, in step
+    acknowledged_at: list[float] = field(default_factory=list)
     releases: set[str] = field(default_factory=set)  # as the responses named them
     # time.monotonic() of the first response from each release
     first_seen: dict[str, float] = field(default_factory=dict)
@@ -158,6 +160,7 @@ class Traffic:
                 counts.failures.append(Failure(begun - self.started, kind, error))
             elif kind == "post":
                 counts.acknowledged.append(name)
+                counts.acknowledged_at.append(ended)
             elif kind == "slow":
                 counts.slow_done += 1
 
