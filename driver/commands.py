@@ -160,13 +160,16 @@ def lint(project: Project, args: list[str]) -> int:
 
 
 def reset(project: Project, args: list[str]) -> int:
-    """Delete the DEV database, uploads, pgAdmin and S3 volumes after you type the project name (production data is never touched)."""
+    """Delete the DEV database (and its WAL archive), uploads, pgAdmin and S3 volumes after you type the project name (production data is never touched)."""
     if args:
         raise UsageError("reset takes no arguments")
     project.mode = DEV
     name = project.prepare().project
     project.refuse_mode_switch()
-    volumes = tuple(f"{name}_{role}-dev-data" for role in ("db", "media", "pgadmin", "s3"))
+    volumes = (
+        *(f"{name}_{role}-dev-data" for role in ("db", "media", "pgadmin", "s3")),
+        f"{name}_db-dev-wal",
+    )
     say(
         f"this deletes the volumes {', '.join(volumes)}: every row of the dev database "
         "and every dev upload."

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from driver import media, pitr
+from driver import media, pitr, verify
 from driver.console import Refused, UsageError, confirm, say
 from driver.database import Database
 from driver.media import Media
@@ -29,13 +29,44 @@ def backup(project: Project, args: list[str]) -> int:
     of a deploy is the database alone (a migration does not touch uploads);
     it counts too, but the newest backup with a media archive is never
     removed, kept beyond BACKUP_KEEP if need be.
+
+    --verify [FILE]: no new backup; the newest one (or FILE) is restored into
+    a scratch database, every table's row count and a checksum of its rows
+    are compared with what the dump holds, and its media archive is read
+    through; the scratch database is dropped afterwards (verify.py).
     """
+    if args and args[0] == "--verify":
+        return _verify(project, args[1:])
     if args:
-        raise UsageError("backup takes no arguments (BACKUP_DIR and BACKUP_KEEP are settings)")
+        raise UsageError(
+            "backup takes no arguments but --verify [FILE] (BACKUP_DIR and BACKUP_KEEP are settings)"
+        )
     project.prepare_existing()
     project.require_stack_db("backup")
     project.start_db()
     _backup_with_media(project)
+    return 0
+
+
+def _verify(project: Project, args: list[str]) -> int:
+    """backup --verify [FILE]: the newest backup (or FILE) restored into a
+    scratch database and compared with what the dump holds."""
+    if len(args) > 1 or (args and args[0].startswith("-")):
+        raise UsageError("backup --verify takes at most one FILE")
+    project.prepare_existing()
+    project.require_stack_db("backup --verify")
+    project.start_db()
+    database = Database(project)
+    if args:
+        archive = project.caller_dir / args[0]
+        if not archive.is_file():
+            raise Refused(f"no such backup file: {archive}")
+    else:
+        found = verify.latest(database.backup_dir, f"{database.data_mode}-{database.name}-")
+        if found is None:
+            raise Refused(f"no backup of {database.name} in {database.backup_dir} to verify")
+        archive = found
+    verify.Verify(database)(archive)
     return 0
 
 
@@ -184,6 +215,8 @@ def _stop_writers(project: Project) -> list[Container]:
 def _restore_to_time(project: Project, when: str, assume_yes: bool) -> int:
     """restore --time: the database as it was at ``when``, from the WAL archive."""
     moment = pitr.parse_time(when)
+    if not project.current.is_prod:
+        raise Refused("restore --time is production's: sh run.sh -0 restore --time TIME")
     project.prepare_existing()
     project.require_stack_db("restore --time")
     project.start_db()

@@ -256,6 +256,26 @@ class Database:
         """Restore ``archive`` into a new database, check it, then swap it in
         for the mode's database. Until the swap the database is untouched."""
         fresh, old = f"{self.name}__restoring", f"{self.name}__replaced"
+        if not self.restore_into(fresh, archive):
+            return False
+        replacing = self.exists(self.name)
+        if replacing:
+            if self.sql("postgres", connections_sql(self.name, allow=False)) is None:
+                return False
+            if not self._rename(self.name, old):
+                self.sql("postgres", connections_sql(self.name, allow=True))
+                return False
+        if not self._rename(fresh, self.name):
+            if replacing:  # put the old one back under its name
+                self._rename(old, self.name)
+                self.sql("postgres", connections_sql(self.name, allow=True))
+            return False
+        self.sql("postgres", drop_sql(old))
+        return True
+
+    def restore_into(self, fresh: str, archive: Path) -> bool:
+        """``archive`` into a new database ``fresh`` (dropped first), checked
+        against the archive's list of tables; on a failure it is dropped."""
         if self.sql("postgres", drop_sql(fresh), f"CREATE DATABASE {ident(fresh)}") is None:
             return False
         argv = self.target.exec(
@@ -271,19 +291,6 @@ class Database:
             say(f"the restored copy has {restored} tables where the archive lists {expected}")
             self.sql("postgres", drop_sql(fresh))
             return False
-        replacing = self.exists(self.name)
-        if replacing:
-            if self.sql("postgres", connections_sql(self.name, allow=False)) is None:
-                return False
-            if not self._rename(self.name, old):
-                self.sql("postgres", connections_sql(self.name, allow=True))
-                return False
-        if not self._rename(fresh, self.name):
-            if replacing:  # put the old one back under its name
-                self._rename(old, self.name)
-                self.sql("postgres", connections_sql(self.name, allow=True))
-            return False
-        self.sql("postgres", drop_sql(old))
         return True
 
     def _rename(self, old: str, new: str) -> bool:

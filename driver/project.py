@@ -179,10 +179,12 @@ class Project:
             )
 
     def start_db(self) -> None:
-        """Start the mode's db (nothing else) and wait for it to be healthy."""
+        """Start the mode's db (nothing else) and wait for it to be healthy;
+        a db that is not running is built first (its image is the stack's)."""
         self.refuse_mode_switch()
         self.refuse_swarm_stack()
-        done = self.runner.run(self.compose.up("db"), quiet=True)
+        build = () if self.running("db") else ("--build",)
+        done = self.runner.run(self.compose.up(*build, "db"), quiet=True)
         if not done.ok:
             print((done.stdout + done.stderr).rstrip(), file=sys.stderr)
             raise Refused("the database did not start (above; sh run.sh logs db)")

@@ -17,6 +17,8 @@
 #                                 what PGBACKREST_REPO1_RETENTION_FULL lets go
 #   pgbackrest-pitr archive FILE  archive_command (compose.yml), run in the
 #                                 data directory: FILE (%p) to the stanza
+#   pgbackrest-pitr health        db's health check (compose.yml): ready for
+#                                 queries on TCP, and archive_timeout awake
 set -eu
 data="${PGDATA:-/var/lib/postgresql/data}"
 file="$data/pgbackrest.stanza"
@@ -56,8 +58,25 @@ case "${1:-}" in
     fi
     exec pgbackrest --stanza="$(cat "$file")" archive-push "$2"
     ;;
+  health)
+    pg_isready -q -h 127.0.0.1 -U "$POSTGRES_USER" -d "$POSTGRES_DB"
+    # PostgreSQL's checkpointer forces archive_timeout's segment switches,
+    # but when it first sleeps while the server is still starting (or
+    # recovering) it sleeps for checkpoint_timeout, 5 minutes, and writes
+    # wait that long for the archive (seen after every start here). A
+    # reload wakes it: once per container start (/tmp is a new tmpfs), as
+    # soon as recovery has ended.
+    awake=/tmp/pitr-checkpointer-awake
+    if [ ! -f "$awake" ]; then
+      woken="$(psql -X -At -U "$POSTGRES_USER" -d "$POSTGRES_DB" \
+        -c "SELECT NOT pg_is_in_recovery() AND pg_reload_conf()" 2>/dev/null)" || woken=""
+      if [ "$woken" = "t" ]; then
+        : > "$awake"
+      fi
+    fi
+    ;;
   *)
-    echo "usage: pgbackrest-pitr setup | stanza | backup | archive FILE" >&2
+    echo "usage: pgbackrest-pitr setup | stanza | backup | archive FILE | health" >&2
     exit 2
     ;;
 esac

@@ -219,7 +219,7 @@ def test_an_external_database_is_migrated_without_a_backup(project):
 def test_a_failed_build_is_refused(deploy):
     deploy_, runner = deploy
     runner.answer(has("build", "web"), Done(1))
-    with pytest.raises(Refused, match=r"the web image did not build"):
+    with pytest.raises(Refused, match=r"an image did not build"):
         deploy_.run()
     assert steps(runner) == ["build"]
 

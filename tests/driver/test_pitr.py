@@ -1,7 +1,7 @@
 """Point-in-time recovery's pure parts (driver/pitr.py), without Docker."""
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -9,37 +9,75 @@ from driver import pitr
 from driver.compose import Compose
 from driver.console import Refused
 
-INFO = json.dumps(
-    [
-        {
-            "name": "db",
-            "backup": [{"label": "F1", "timestamp": {"start": 1764400000, "stop": 1764400004}}],
-        }
-    ]
-)
+T0 = 1764400000  # a base backup's end, as pgBackRest reports it (epoch seconds)
 
 
-def test_a_time_is_utc_unless_it_says_otherwise():
+def at(seconds: int) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def info(*stanzas: tuple[str, list[int]]) -> str:
+    """``pgbackrest info --output=json`` with these stanzas and the stops of
+    their base backups."""
+    return json.dumps([
+        {"name": name, "backup": [{"timestamp": {"start": s - 3, "stop": s}} for s in stops]}
+        for name, stops in stanzas
+    ])  # fmt: skip
+
+
+def test_a_time_is_utc_unless_it_says_otherwise_and_latest_is_none():
     assert pitr.target(pitr.parse_time("2026-11-29 10:14:59")) == "2026-11-29 10:14:59.000000+00"
-    assert pitr.target(pitr.parse_time("2026-11-29T11:14:59.5+01:00")) == (
-        "2026-11-29 10:14:59.500000+00"
-    )
+    moment = pitr.parse_time("2026-11-29T11:14:59.5+01:00")
+    assert moment is not None and pitr.target(moment) == "2026-11-29 10:14:59.500000+00"
+    assert pitr.parse_time(" Latest ") is None
     with pytest.raises(Refused, match="--time 'yesterday' is not a time"):
         pitr.parse_time("yesterday")
 
 
-def test_the_earliest_moment_is_the_end_of_the_oldest_base_backup():
-    assert pitr.earliest(INFO) == datetime.fromtimestamp(1764400004, timezone.utc)
-    assert pitr.earliest(json.dumps([{"name": "db", "backup": []}])) is None
-    assert pitr.earliest("") is None and pitr.earliest("not json") is None
+def test_clusters_are_read_oldest_first_with_their_base_backups():
+    found = pitr.clusters(info(("db-2", [T0 + 900]), ("db-1", [T0 + 200, T0]), ("db-3", [])))
+    assert found == [
+        pitr.Cluster("db-1", at(T0), at(T0 + 200)),
+        pitr.Cluster("db-2", at(T0 + 900), at(T0 + 900)),
+        pitr.Cluster("db-3", None, None),
+    ]
+    assert pitr.clusters("") == [] and pitr.clusters("not json") == []
+
+
+def test_a_time_picks_the_cluster_that_ran_then():
+    # db-1 lost its volume; db-2 is the cluster that replaced it.
+    found = pitr.clusters(info(("db-1", [T0]), ("db-2", [T0 + 900])))
+    assert pitr.choose(found, "db-2", at(T0 + 100)).stanza == "db-1"
+    assert pitr.choose(found, "db-2", at(T0 + 1000)).stanza == "db-2"
+    with pytest.raises(Refused, match="is before the oldest base backup"):
+        pitr.choose(found, "db-2", at(T0 - 1))
+    with pytest.raises(Refused, match="is in the future"):
+        pitr.choose(found, "db-2", datetime.now(UTC) + timedelta(hours=1))
+    with pytest.raises(Refused, match="has no base backup yet"):
+        pitr.choose(pitr.clusters(info(("db-1", []))), "db-1", at(T0))
+
+
+def test_latest_picks_the_newest_cluster_but_the_running_one():
+    # After a lost volume the new cluster has no base backup yet, or one.
+    assert (
+        pitr.choose(pitr.clusters(info(("db-1", [T0]), ("db-2", []))), "db-2", None).stanza
+        == "db-1"
+    )
+    found = pitr.clusters(info(("db-0", [T0 - 900]), ("db-1", [T0]), ("db-2", [T0 + 900])))
+    assert pitr.choose(found, "db-2", None).stanza == "db-1"
+    with pytest.raises(Refused, match="holds none: give a time instead"):
+        pitr.choose(pitr.clusters(info(("db-1", [T0]))), "db-1", None)
 
 
 def test_the_restore_runs_pgbackrest_in_a_one_off_db_as_the_datas_owner():
-    argv = pitr.restore_argv(Compose(("compose.yml",)), "2026-11-29 10:14:59.000000+00")
+    compose = Compose(("compose.yml",))
+    argv = pitr.restore_argv(compose, "db-1", at(T0))
     assert argv[argv.index("run") :][:8] == [
         "run", "--rm", "--no-deps", "-T", "--user", "postgres", "--entrypoint", "pgbackrest",
     ]  # fmt: skip
-    assert argv[-5:] == [
-        "--delta", "--type=time", "--target=2026-11-29 10:14:59.000000+00",
+    assert argv[-6:] == [
+        "--stanza=db-1", "--delta", "--type=time", "--target=2025-11-29 07:06:40.000000+00",
         "--target-action=promote", "restore",
     ]  # fmt: skip
+    latest = pitr.restore_argv(compose, "db-1", None)
+    assert latest[-4:] == ["--stanza=db-1", "--delta", "--type=default", "restore"]

@@ -1,18 +1,32 @@
 """Point-in-time recovery (sh run.sh -0 restore --time), on a production
-stack of its own: the drill. Rows are written one a time, each committed,
-a moment is noted between two of them, a mistake drops the table, and the
-restore to that moment brings back every row committed before it and none
-after it."""
+stack of its own.
+
+The drill: rows are written one a time, each committed, a moment is noted
+between two of them, a mistake drops the table, and the restore to that
+moment brings back every row committed before it and none after it.
+
+The lost volume: the data volume is destroyed at a random moment while the
+load client writes rows through the site, and ``restore --time latest``
+brings back from the archive every row acknowledged more than the archive
+timeout before the loss.
+"""
 
 import json
+import random
 import subprocess
 import time
 
 import pytest
 
-from tools.throwaway import production_settings
+from tools import traffic
+from tools.throwaway import THROUGH_PROXY, production_settings
 
 pytestmark = pytest.mark.e2e
+
+ARCHIVE_TIMEOUT = 5  # WAL_ARCHIVE_TIMEOUT here: the recovery point's bound
+# Beyond it: the archiver's own wait and pgBackRest's push of the last
+# segment, on a machine busy with the load client (bounded, not timed).
+ARCHIVE_SLACK = 3
 
 WRITER = """
 CREATE TABLE drill (id serial PRIMARY KEY, at timestamptz NOT NULL DEFAULT clock_timestamp());
@@ -29,7 +43,8 @@ END $$;
 
 @pytest.fixture(scope="module")
 def site(own_stack):
-    own_stack.write_env(**production_settings(WAL_ARCHIVE_TIMEOUT="5"))
+    own_stack.write_env(**production_settings(WAL_ARCHIVE_TIMEOUT=str(ARCHIVE_TIMEOUT)))
+    traffic.install_views(own_stack)
     own_stack.run_sh("-0")
     return own_stack
 
@@ -81,3 +96,47 @@ def test_a_moment_before_the_archive_is_refused_with_nothing_changed(site):
     assert result.returncode == 1
     assert "is before the oldest base backup" in result.stderr
     assert site.psql("prod", "SELECT count(*) > 0 FROM drill") == "t"
+
+
+def test_a_lost_data_volume_comes_back_from_the_archive(site):
+    db = site.find_container("prod", "db")
+    assert db is not None
+    with traffic.traffic(
+        site.url("prod", ""), headers=THROUGH_PROXY, connections=4, slow_share=0.0
+    ) as load:
+        time.sleep(8 + random.uniform(0, ARCHIVE_TIMEOUT))  # a random point in the cycle
+        lost_at = time.monotonic()
+        subprocess.run(["docker", "rm", "-f", db["Id"]], check=True, capture_output=True)
+    volume = f"{site.project}_db-prod-data"
+    subprocess.run(["docker", "volume", "rm", volume], check=True, capture_output=True)
+    counts = load.counts
+    acknowledged = [
+        (name, at)
+        for name, at in zip(counts.acknowledged, counts.acknowledged_at, strict=True)
+        if at < lost_at
+    ]
+    assert len(acknowledged) > 50, counts.summary()
+
+    result = site.run_sh("-0", "restore", "--time", "latest", "--yes")
+    assert "back as it was at the end of its archive" in result.stderr
+    names = "','".join(name for name, _ in acknowledged)
+    stored = site.psql(
+        "prod", f"SELECT string_agg(name, ',') FROM catalog_item WHERE name IN ('{names}')"
+    )
+    back = set(stored.split(",")) if stored else set()
+    missing = [lost_at - at for name, at in acknowledged if name not in back]
+    last_back = min(lost_at - at for name, at in acknowledged if name in back)
+    print(
+        f"lost volume: {len(acknowledged)} rows acknowledged, {len(missing)} lost; "
+        f"the last one back was acknowledged {last_back:.1f} s before the loss "
+        f"(WAL_ARCHIVE_TIMEOUT={ARCHIVE_TIMEOUT})"
+    )
+    assert all(age <= ARCHIVE_TIMEOUT + ARCHIVE_SLACK for age in missing), sorted(missing)[-5:]
+    # Writes go on, archived on the recovered cluster's own stanza; the one
+    # the empty volume had started stays beside it.
+    site.psql("prod", "CREATE TABLE after_loss (id int); INSERT INTO after_loss VALUES (1)")
+    argv = ["exec", "-T", "--user", "postgres", "db", "pgbackrest-pitr", "stanza"]
+    running = site.compose("prod", *argv).stdout.strip()
+    stanzas = {stanza["name"]: stanza for stanza in pgbackrest_info(site)}
+    assert len(stanzas) == 2 and stanzas[running]["status"]["message"] == "ok"
+    assert stanzas[running]["backup"]  # the base backups from before the loss

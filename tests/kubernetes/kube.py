@@ -44,6 +44,7 @@ NOT_ON_KUBERNETES = {
     "proxy": "the Ingress controller terminates TLS and sends requests to ready web pods",
     "media": "uploads are in object storage (STORAGE_BACKEND=s3), served from the bucket",
     "web-alt": "the Deployment's rolling update takes the place of the two slots",
+    "backup": "the managed PostgreSQL's backups and point-in-time recovery take its place",
 }
 NOT_PROVIDED = {
     name: "the database is external: DATABASE_URL, in the Secret, names it"

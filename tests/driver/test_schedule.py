@@ -1,0 +1,72 @@
+"""The scheduled backups' schedule, status and retention (driver/schedule.py,
+driver/scheduled.py), without Docker: the backup service's loop runs them."""
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from driver import scheduled
+from driver.schedule import Schedule, Status, parse_schedule, read_status, status_line
+
+NOON = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+
+
+def test_a_schedule_is_a_daily_time_an_interval_or_off():
+    assert parse_schedule("03:00") == Schedule(at=(3, 0))
+    assert parse_schedule(" every 6h ") == Schedule(every=6 * 3600)
+    assert parse_schedule("every 30s") == Schedule(every=30)
+    assert parse_schedule("OFF") is None
+    for bad in ("3am", "24:00", "every 0s", "every 5 weeks", ""):
+        with pytest.raises(ValueError, match="BACKUP_SCHEDULE must be HH:MM"):
+            parse_schedule(bad)
+
+
+def test_the_next_run_is_today_or_tomorrow_in_utc():
+    assert Schedule(at=(13, 30)).next_run(NOON) == NOON.replace(hour=13, minute=30)
+    assert Schedule(at=(3, 0)).next_run(NOON) == datetime(2026, 11, 30, 3, 0, tzinfo=UTC)
+    assert Schedule(at=(12, 0)).next_run(NOON) == datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+    assert (Schedule(every=90).next_run(NOON) - NOON).total_seconds() == 90
+
+
+def test_the_status_says_how_the_last_run_went(tmp_path: Path):
+    assert status_line(None) == "scheduled backups: none has run yet"
+    assert (
+        status_line(Status(next_at="tomorrow"))
+        == "scheduled backups: none has run yet; next at tomorrow"
+    )
+    failed = Status(last_at="t1", ok=False, error="pg_dump failed: no route", next_at="t2")
+    assert status_line(failed) == (
+        "scheduled backups: the last one FAILED at t1: pg_dump failed: no route; next at t2"
+    )
+    path = tmp_path / ".prod-app-scheduled.json"
+    scheduled._save(path, failed)
+    assert read_status(path) == failed
+    path.write_text("{not json")
+    assert read_status(path) is None
+
+
+def test_a_run_keeps_the_newest_backup_keep_with_their_media(tmp_path: Path):
+    names = [
+        "prod-app-20261101T030000Z-scheduled.dump",
+        "prod-app-20261101T030000Z-scheduled.media.tar",
+        "prod-app-20261102T030000Z-scheduled.dump",
+        "prod-app-20261102T030000Z-scheduled.media.tar",
+        "prod-app-20261103T030000Z-scheduled.dump",
+        "prod-app-20261103T030000Z-scheduled.media.tar",
+        "dev-app-20261101T030000Z.dump",  # another mode's: never touched
+    ]
+    for name in names:
+        (tmp_path / name).write_text("x")
+    run = scheduled.Run({"BACKUP_KEEP": "2", "POSTGRES_DB": "app"}, directory=tmp_path)
+    run.prune()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names[2:])
+
+
+def test_health_is_the_last_runs_outcome(tmp_path: Path, monkeypatch, capsys):
+    monkeypatch.setattr(scheduled, "BACKUP_DIR", tmp_path)
+    monkeypatch.setenv("POSTGRES_DB", "app")
+    assert scheduled.main(["health"]) == 0  # none has run yet
+    scheduled._save(tmp_path / ".prod-app-scheduled.json", Status(last_at="t", ok=False, error="e"))
+    assert scheduled.main(["health"]) == 1
+    assert "FAILED at t: e" in capsys.readouterr().out
