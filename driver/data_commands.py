@@ -15,7 +15,7 @@ from driver.rollout import Container, Rollout
 
 
 def backup(project: Project, args: list[str]) -> int:
-    """Back up MODE into BACKUP_DIR: the database (pg_dump) and the uploads beside it; keeps the newest BACKUP_KEEP.
+    """Back up MODE into BACKUP_DIR: the database (pg_dump) and the uploads beside it; keeps the newest BACKUP_KEEP (--verify [FILE]: restore the newest into a scratch database and compare).
 
     The dump is <mode>-<db>-<time>.dump (custom format, one consistent
     snapshot; web keeps serving). With filesystem media the uploads follow
@@ -81,7 +81,7 @@ def _backup_with_media(project: Project, label: str = "", keep: Path | None = No
 
 
 def restore(project: Project, args: list[str]) -> int:
-    """Replace MODE's database, and its uploads, with a backup FILE after you type its name (--yes: no question); web and the workers are stopped meanwhile.
+    """Replace MODE's database, and its uploads, with a backup FILE, or the database as it was at --time TIME (or latest), after you type its name (--yes: no question); web and the workers are stopped meanwhile.
 
     The dump is checked first (pg_restore --list), and so is FILE's media
     archive when one is beside it (FILE with .media.tar for .dump: a tar

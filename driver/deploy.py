@@ -130,7 +130,10 @@ class Deploy:
         if self.runner.run(self.compose.up("db"), capture=False).returncode != 0:
             self.project.up_failed()
         Pitr(self.project).ensure_base_backup()
-        if self.runner.run(self.compose.up("--no-deps", "backup"), capture=False).returncode:
+        # Not waited for: its health is the last scheduled backup's outcome,
+        # said above when it failed.
+        backups = self.compose("up", "--detach", "--no-deps", "backup")
+        if self.runner.run(backups, capture=False).returncode:
             raise Refused("the backup service did not start (above; sh run.sh -0 logs backup)")
         if already_deployed(self.state()):
             say("no pending migrations (this image already deployed on this database)")

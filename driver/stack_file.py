@@ -60,9 +60,11 @@ def data_label(model: Model) -> str:
 
 
 def built_services(model: Model) -> list[str]:
-    """The services on web's image (those Compose builds): the release runs
-    in them, and they write uploads to the media volume."""
-    return [name for name, service in model["services"].items() if "build" in service]
+    """The services on web's image: the release runs in them, and they write
+    uploads to the media volume. (db and backup are built too, on an image
+    of their own that stays on the data node.)"""
+    web = model["services"]["web"].get("image")
+    return [name for name, service in model["services"].items() if service.get("image") == web]
 
 
 def rolling_services(model: Model) -> list[str]:

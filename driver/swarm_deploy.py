@@ -22,7 +22,7 @@ from typing import NoReturn
 from driver import compose, stack_file, swarm
 from driver.console import Refused, say
 from driver.database import Database
-from driver.deploy import ALLOW_BREAKING, Deploy, plan_action, production_lines
+from driver.deploy import ALLOW_BREAKING, BUILT, Deploy, plan_action, production_lines
 from driver.modes import SWARM_FILES, with_override
 from driver.project import Project
 from driver.runner import TIMED_OUT
@@ -210,8 +210,8 @@ class SwarmDeploy:
             raise Refused(str(error)) from None
         stack.ensure_data_node(node_id, label)
         one_host = Deploy(self.project)
-        if self.runner.run(self.project.compose("build", "web"), capture=False).returncode != 0:
-            raise Refused("the web image did not build (output above)")
+        if self.runner.run(self.project.compose("build", *BUILT), capture=False).returncode != 0:
+            raise Refused("an image did not build (output above)")
         release = one_host.tag_release()
         image = self.publish(f"{stack.name}-web:{release}")
         model, secrets, _ = stack.render(model, image)
