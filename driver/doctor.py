@@ -7,9 +7,10 @@ import json
 import shutil
 from pathlib import Path
 
-from driver import checks, compose, policy
+from driver import checks, compose, policy, schedule
 from driver.console import Refused, say
 from driver.database import Database, literal
+from driver.deploy import last_scheduled
 from driver.project import Project
 
 RESERVE_KB = 1024 * 1024  # free disk beyond twice the database's size
@@ -98,7 +99,17 @@ class Doctor:
         else:
             self.skip(f"volume {volume}: not created yet (the first start creates it)")
         self.disk()
+        if project.current.is_prod:
+            self.scheduled()
         return self.end()
+
+    def scheduled(self) -> None:
+        status = last_scheduled(self.project)
+        line = schedule.status_line(status).removeprefix("scheduled backups: ")
+        if status is not None and not status.ok:
+            self.bad(f"scheduled backups: {line} (sh run.sh -0 logs backup)")
+        else:
+            self.ok(f"scheduled backups: {line}")
 
     def settings_present(self, read: set[str] | None) -> None:
         """The env file sets what .env.example sets (of what the mode reads)."""

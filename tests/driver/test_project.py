@@ -50,6 +50,20 @@ def test_production_is_refused_by_the_policy_before_anything_starts(tmp_path, do
     assert not runner.ran("up")
 
 
+def test_a_backup_schedule_that_does_not_parse_stops_production_in_one_line(
+    tmp_path, docker_installed
+):
+    model = config()
+    model["services"]["backup"] = {"environment": {"BACKUP_SCHEDULE": "nightly"}}
+    project, runner = project_with(tmp_path, model)
+    project.mode = PROD
+    with pytest.raises(
+        Refused, match=r"BACKUP_SCHEDULE must be HH:MM .* it is 'nightly' \(in .env\)"
+    ):
+        project.prepare()
+    assert not runner.ran("up")
+
+
 def test_compose_refusals_name_the_setting(tmp_path, docker_installed):
     project, runner = project_with(tmp_path, env_text="WEB_PORT=abc\n")
     runner.answers.insert(0, (has("config"), Done(1, "", "invalid hostPort: abc\n")))

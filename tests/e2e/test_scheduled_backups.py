@@ -87,6 +87,8 @@ def test_a_failed_backup_is_loud_until_one_succeeds(site):
     assert "pg_dump failed" in status(site)["error"]
     wait_for(lambda: health(site, "backup") == "unhealthy", "backup unhealthy", limit=30)
     assert "the last one FAILED at" in site.run_sh("-0", "status").stderr
+    doctor = site.run_sh("-0", "doctor", check=False)
+    assert doctor.returncode == 1 and "✗ scheduled backups: the last one FAILED" in doctor.stdout
 
     deploy = site.run_sh("-0")  # starts db again, and says what went wrong
     assert "warning: scheduled backups: the last one FAILED" in deploy.stderr

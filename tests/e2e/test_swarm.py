@@ -158,7 +158,9 @@ def test_the_stack_file_loads_in_swarm_and_says_what_swarm_changes(site, tmp_pat
     assert {"type": "tmpfs", "target": "/tmp", "tmpfs": {"size": 64 << 20}} in web["volumes"]
     assert model["services"]["migrate"]["deploy"]["mode"] == "replicated-job"
     # One host's second web slot has no place on Swarm, which rolls web itself.
-    assert set(model["services"]) == {"db", "migrate", "web", "worker", "proxy", "media"}
+    assert set(model["services"]) == {"db", "migrate", "web", "worker", "proxy", "media", "backup"}
+    # db and backup keep their own images, built on the data node.
+    assert model["services"]["backup"]["image"] == f"{site.project}-backup:latest"
 
 
 def test_a_deploy_migrates_once_as_a_job_then_serves(site):
