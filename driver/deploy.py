@@ -20,7 +20,7 @@ from driver import checks, compose, releases, schedule
 from driver.console import Refused, say
 from driver.database import Database, ident, literal
 from driver.modes import Mode
-from driver.pitr import Pitr, offsite_warning
+from driver.pitr import Pitr
 from driver.project import Project
 from driver.proxy import Proxy
 from driver.rollout import Rollout
@@ -130,9 +130,6 @@ class Deploy:
         if self.runner.run(self.compose.up("db"), capture=False).returncode != 0:
             self.project.up_failed()
         Pitr(self.project).ensure_base_backup()
-        offsite = offsite_warning(self.project.settings.db)
-        if offsite:
-            say(f"warning: {offsite}")
         # Not waited for: its health is the last scheduled backup's outcome,
         # said above when it failed.
         backups = self.compose("up", "--detach", "--no-deps", "backup")

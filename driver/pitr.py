@@ -36,30 +36,30 @@ def pitr(compose: Compose, *args: str) -> Argv:
 
 
 def info_argv(compose: Compose) -> Argv:
-    """Every cluster's archive and base backups (every repository), as JSON."""
-    return pitr(compose, "run", "info", "--output=json")
+    """Every cluster's archive and base backups, as JSON."""
+    return compose("exec", "-T", "--user", "postgres", "db", "pgbackrest", "info", "--output=json")
 
 
 def check_argv(compose: Compose, stanza: str) -> Argv:
     """Switch WAL and wait until the segment is in the archive."""
-    return pitr(compose, "run", f"--stanza={stanza}", "check")
+    return compose(
+        "exec", "-T", "--user", "postgres", "db", "pgbackrest", f"--stanza={stanza}", "check"
+    )
 
 
 def restore_argv(compose: Compose, stanza: str, moment: datetime | None) -> Argv:
     """The base backup and the archive up to ``moment`` (None: to its end)
     into the data volume, db stopped: a one-off db container, as the data's
-    owner, with the bucket's settings (pgbackrest-pitr run): the base backup
-    and the segments come from whichever repository holds them. ``--delta``
-    rewrites only the files that differ; promote ends the recovery there and
-    opens the database for writes."""
+    owner. ``--delta`` rewrites only the files that differ; promote ends
+    the recovery there and opens the database for writes."""
     until = (
         ["--type=default"]
         if moment is None
         else ["--type=time", f"--target={target(moment)}", "--target-action=promote"]
     )
     return compose(
-        "run", "--rm", "--no-deps", "-T", "--user", "postgres", "--entrypoint", "pgbackrest-pitr",
-        "db", "run", f"--stanza={stanza}", "--delta", *until, "restore",
+        "run", "--rm", "--no-deps", "-T", "--user", "postgres", "--entrypoint", "pgbackrest",
+        "db", f"--stanza={stanza}", "--delta", *until, "restore",
     )  # fmt: skip
 
 
@@ -85,19 +85,6 @@ def target(moment: datetime) -> str:
 
 def shown(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def offsite_warning(db_env: dict[str, str]) -> str:
-    """Why the WAL archive has no copy in the backups' bucket though one is
-    set ('' when it has, or none is set): pgBackRest speaks HTTPS only."""
-    endpoint = db_env.get("BACKUP_S3_ENDPOINT_URL", "")
-    if db_env.get("BACKUP_S3_BUCKET") and endpoint and not endpoint.startswith("https://"):
-        return (
-            f"the WAL archive is not copied to the bucket: pgBackRest needs an https:// "
-            f"BACKUP_S3_ENDPOINT_URL, and it is {endpoint} (restore --time takes from this "
-            "server alone)"
-        )
-    return ""
 
 
 @dataclass(frozen=True)

@@ -34,8 +34,6 @@ SECRET_SETTINGS = (
     "S3_SECRET_ACCESS_KEY",
     "EMAIL_URL",
     "EMAIL_PASSWORD",
-    "BACKUP_S3_SECRET_ACCESS_KEY",
-    "WAL_ARCHIVE_CIPHER_PASS",
 )
 SECRETS_DIR = "/run/secrets"
 SECRETS, NAMES = "environment secrets", "name"

@@ -19,70 +19,9 @@
 #                                 data directory: FILE (%p) to the stanza
 #   pgbackrest-pitr health        db's health check (compose.yml): ready for
 #                                 queries on TCP, and archive_timeout awake
-#   pgbackrest-pitr run ARGS...   pgbackrest ARGS, with the bucket's settings
-#                                 (the driver's info, check and restore)
-# With BACKUP_S3_BUCKET and an https:// BACKUP_S3_ENDPOINT_URL (or none: AWS),
-# the archive has a second repository in that bucket, under
-# BACKUP_S3_PREFIX/wal: every segment and base backup goes to both, and a
-# restore takes from whichever holds what it needs. WAL_ARCHIVE_CIPHER_PASS
-# encrypts that copy (pgBackRest's aes-256-cbc).
 set -eu
 data="${PGDATA:-/var/lib/postgresql/data}"
 file="$data/pgbackrest.stanza"
-
-# A setting, or the contents of the file its *_FILE names (Docker secrets).
-_secret() {
-  eval "path=\${${1}_FILE:-}"
-  if [ -n "$path" ]; then
-    cat "$path"
-  else
-    eval "printf '%s' \"\${${1}:-}\""
-  fi
-}
-
-# pgBackRest's second repository from the BACKUP_S3_* settings; none when
-# the bucket is not set, or its endpoint is plain HTTP (pgBackRest speaks
-# HTTPS only: sh run.sh -0 says so).
-_offsite() {
-  if [ -z "${BACKUP_S3_BUCKET:-}" ]; then
-    return 0
-  fi
-  url="${BACKUP_S3_ENDPOINT_URL:-https://s3.${BACKUP_S3_REGION:-us-east-1}.amazonaws.com}"
-  case "$url" in
-    https://*) ;;
-    *) return 0 ;;
-  esac
-  address="${url#https://}"
-  address="${address%%/*}"
-  host="${address%%:*}"
-  port=443
-  case "$address" in
-    *:*) port="${address##*:}" ;;
-  esac
-  export PGBACKREST_REPO2_TYPE=s3
-  export PGBACKREST_REPO2_S3_BUCKET="$BACKUP_S3_BUCKET"
-  export PGBACKREST_REPO2_S3_ENDPOINT="$host"
-  export PGBACKREST_REPO2_STORAGE_PORT="$port"
-  export PGBACKREST_REPO2_S3_REGION="${BACKUP_S3_REGION:-us-east-1}"
-  export PGBACKREST_REPO2_S3_KEY="${BACKUP_S3_ACCESS_KEY_ID:-}"
-  PGBACKREST_REPO2_S3_KEY_SECRET="$(_secret BACKUP_S3_SECRET_ACCESS_KEY)"
-  export PGBACKREST_REPO2_S3_KEY_SECRET
-  export PGBACKREST_REPO2_PATH="/${BACKUP_S3_PREFIX:-backups}/wal"
-  export PGBACKREST_REPO2_RETENTION_FULL="${PGBACKREST_REPO1_RETENTION_FULL:-2}"
-  if [ -n "${BACKUP_S3_ENDPOINT_URL:-}" ]; then
-    # Other providers and self-hosted servers: the bucket in the path.
-    export PGBACKREST_REPO2_S3_URI_STYLE=path
-  fi
-  if [ -n "${BACKUP_S3_CA_FILE:-}" ]; then
-    export PGBACKREST_REPO2_STORAGE_CA_FILE="$BACKUP_S3_CA_FILE"
-  fi
-  cipher="$(_secret WAL_ARCHIVE_CIPHER_PASS)"
-  if [ -n "$cipher" ]; then
-    export PGBACKREST_REPO2_CIPHER_TYPE=aes-256-cbc
-    export PGBACKREST_REPO2_CIPHER_PASS="$cipher"
-  fi
-}
-_offsite
 
 _setup() {
   if [ ! -f "$file" ]; then
@@ -107,14 +46,7 @@ case "${1:-}" in
     ;;
   backup)
     _setup
-    pgbackrest --stanza="$(cat "$file")" backup --type=full
-    if [ -n "${PGBACKREST_REPO2_TYPE:-}" ]; then
-      exec pgbackrest --stanza="$(cat "$file")" --repo=2 backup --type=full
-    fi
-    ;;
-  run)
-    shift
-    exec pgbackrest "$@"
+    exec pgbackrest --stanza="$(cat "$file")" backup --type=full
     ;;
   archive)
     # A cluster not set up yet archives nothing and lets PostgreSQL recycle
@@ -144,7 +76,7 @@ case "${1:-}" in
     fi
     ;;
   *)
-    echo "usage: pgbackrest-pitr setup | stanza | backup | archive FILE | health | run ARGS" >&2
+    echo "usage: pgbackrest-pitr setup | stanza | backup | archive FILE | health" >&2
     exit 2
     ;;
 esac

@@ -69,23 +69,14 @@ def test_latest_picks_the_newest_cluster_but_the_running_one():
         pitr.choose(pitr.clusters(info(("db-1", [T0]))), "db-1", None)
 
 
-def test_the_archive_is_copied_to_the_bucket_over_https_only():
-    bucket = {"BACKUP_S3_BUCKET": "backups"}
-    assert pitr.offsite_warning({}) == ""
-    assert pitr.offsite_warning(bucket) == ""  # AWS
-    assert pitr.offsite_warning({**bucket, "BACKUP_S3_ENDPOINT_URL": "https://s3.example"}) == ""
-    warning = pitr.offsite_warning({**bucket, "BACKUP_S3_ENDPOINT_URL": "http://s3:8333"})
-    assert warning.startswith("the WAL archive is not copied to the bucket: pgBackRest needs")
-
-
 def test_the_restore_runs_pgbackrest_in_a_one_off_db_as_the_datas_owner():
     compose = Compose(("compose.yml",))
     argv = pitr.restore_argv(compose, "db-1", at(T0))
     assert argv[argv.index("run") :][:8] == [
-        "run", "--rm", "--no-deps", "-T", "--user", "postgres", "--entrypoint", "pgbackrest-pitr",
+        "run", "--rm", "--no-deps", "-T", "--user", "postgres", "--entrypoint", "pgbackrest",
     ]  # fmt: skip
-    assert argv[-7:] == [
-        "run", "--stanza=db-1", "--delta", "--type=time", "--target=2025-11-29 07:06:40.000000+00",
+    assert argv[-6:] == [
+        "--stanza=db-1", "--delta", "--type=time", "--target=2025-11-29 07:06:40.000000+00",
         "--target-action=promote", "restore",
     ]  # fmt: skip
     latest = pitr.restore_argv(compose, "db-1", None)

@@ -91,11 +91,9 @@ def resolved(value: object) -> str:
 
 def secret_variables() -> set[str]:
     """The settings that are secrets: those Django also reads from a file,
-    NAME_FILE (driver/stack_file.py, which Swarm's stack file follows too;
-    .env.example lists them, tests/driver/test_env_example.py checks). The
-    backups' own (the db and backup services') have no place here."""
-    web = load_compose()["services"]["web"]["environment"]
-    return set(SECRET_SETTINGS) & set(web)
+    NAME_FILE (driver/swarm.py, which Swarm's stack file follows too;
+    .env.example lists them, tests/driver/test_env_example.py checks)."""
+    return set(SECRET_SETTINGS)
 
 
 def secret_keys() -> dict[str, set[str]]:
