@@ -12,6 +12,7 @@ from driver import compose, devtools, doctor, schedule, service
 from driver.console import Refused, UsageError, confirm, say
 from driver.deploy import ALLOW_BREAKING, Deploy, last_scheduled, print_urls, start_dev
 from driver.modes import DEV, PROD
+from driver.pitr import Pitr
 from driver.project import Project
 
 
@@ -71,10 +72,14 @@ def logs(project: Project, args: list[str]) -> int:
 
 
 def ps(project: Project, args: list[str]) -> int:
-    """List the stack's containers with their health (alias: status), and in production how the last scheduled backup went."""
+    """List the stack's containers with their health (alias: status), and in production how WAL archiving and the last scheduled backup go."""
     project.prepare_existing()
     status = project.runner.attach(project.compose("--profile", "*", "ps", "--all", *args))
     if project.current.is_prod:
+        if project.running("db"):
+            found = Pitr(project).archiver()
+            if found is not None:
+                say(found[1])
         say(schedule.status_line(last_scheduled(project)))
     return status
 

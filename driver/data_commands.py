@@ -8,7 +8,7 @@ from pathlib import Path
 
 from driver import media, pitr, verify
 from driver.console import Refused, UsageError, confirm, say
-from driver.database import Database
+from driver.database import Database, locked
 from driver.media import Media
 from driver.project import Project
 from driver.rollout import Container, Rollout
@@ -42,10 +42,11 @@ def backup(project: Project, args: list[str]) -> int:
             "backup takes no arguments but --verify [FILE] (BACKUP_DIR and BACKUP_KEEP are settings)"
         )
     project.prepare_existing()
-    project.require_stack_db("backup")
-    project.start_db()
-    _backup_with_media(project)
-    return 0
+    with locked(Database(project).backup_dir):
+        project.require_stack_db("backup")
+        project.start_db()
+        _backup_with_media(project)
+        return 0
 
 
 def _verify(project: Project, args: list[str]) -> int:
@@ -54,20 +55,21 @@ def _verify(project: Project, args: list[str]) -> int:
     if len(args) > 1 or (args and args[0].startswith("-")):
         raise UsageError("backup --verify takes at most one FILE")
     project.prepare_existing()
-    project.require_stack_db("backup --verify")
-    project.start_db()
-    database = Database(project)
-    if args:
-        archive = project.caller_dir / args[0]
-        if not archive.is_file():
-            raise Refused(f"no such backup file: {archive}")
-    else:
-        found = verify.latest(database.backup_dir, f"{database.data_mode}-{database.name}-")
-        if found is None:
-            raise Refused(f"no backup of {database.name} in {database.backup_dir} to verify")
-        archive = found
-    verify.Verify(database)(archive)
-    return 0
+    with locked(Database(project).backup_dir):
+        project.require_stack_db("backup --verify")
+        project.start_db()
+        database = Database(project)
+        if args:
+            archive = project.caller_dir / args[0]
+            if not archive.is_file():
+                raise Refused(f"no such backup file: {archive}")
+        else:
+            found = verify.latest(database.backup_dir, f"{database.data_mode}-{database.name}-")
+            if found is None:
+                raise Refused(f"no backup of {database.name} in {database.backup_dir} to verify")
+            archive = found
+        verify.Verify(database)(archive)
+        return 0
 
 
 def _backup_with_media(project: Project, label: str = "", keep: Path | None = None) -> Path:
@@ -137,62 +139,65 @@ def restore(project: Project, args: list[str]) -> int:
             f"no such backup file: {archive} (sh run.sh backup writes them to BACKUP_DIR)"
         )
     project.prepare_existing()
-    project.require_stack_db("restore")
-    project.start_db()
-    database, uploads = Database(project), Media(project)
-    database.check_archive(archive)
-    media_archive = media.archive_path(archive)
-    expected, media_note = _media_to_restore(uploads, media_archive)
-    if not assume_yes:
-        also = f" and every upload with {media_archive}" if expected else ""
-        say(
-            f"this replaces every row of the {project.current.data} database {database.name} "
-            f"with {archive}{also} (a backup of it is taken first)."
-        )
-        confirm(
-            "database name",
-            database.name,
-            "confirmation did not match; nothing was changed (scripts: --yes)",
-        )
-    started = time.monotonic()
-    try:
-        if database.exists(database.name):
-            _backup_with_media(project, "pre-restore", keep=archive)
-        elif expected is not None:  # never replace the uploads without a copy
+    with locked(Database(project).backup_dir):
+        project.require_stack_db("restore")
+        project.start_db()
+        database, uploads = Database(project), Media(project)
+        database.check_archive(archive)
+        media_archive = media.archive_path(archive)
+        expected, media_note = _media_to_restore(uploads, media_archive)
+        if not assume_yes:
+            also = f" and every upload with {media_archive}" if expected else ""
             say(
-                f"database {database.name} does not exist: the pre-restore backup is the media alone"
+                f"this replaces every row of the {project.current.data} database {database.name} "
+                f"with {archive}{also} (a backup of it is taken first)."
             )
-            uploads.backup(database.backup_path("pre-restore"))
-    except Refused as error:
-        raise Refused(f"the pre-restore backup failed, so nothing was restored: {error}") from None
-    if expected is not None:
-        uploads.stage(media_archive, expected)  # the current media untouched until the swap
-    try:
-        stopped = _stop_writers(project)
-    except Refused:
+            confirm(
+                "database name",
+                database.name,
+                "confirmation did not match; nothing was changed (scripts: --yes)",
+            )
+        started = time.monotonic()
+        try:
+            if database.exists(database.name):
+                _backup_with_media(project, "pre-restore", keep=archive)
+            elif expected is not None:  # never replace the uploads without a copy
+                say(
+                    f"database {database.name} does not exist: the pre-restore backup is the media alone"
+                )
+                uploads.backup(database.backup_path("pre-restore"))
+        except Refused as error:
+            raise Refused(
+                f"the pre-restore backup failed, so nothing was restored: {error}"
+            ) from None
         if expected is not None:
-            uploads.discard()
-        raise
-    services = sorted({c.service for c in stopped})
-    if not database.restore(archive):
-        if expected is not None:
-            uploads.discard()
-        if stopped:
-            project.runner.run(["docker", "start", *(c.id for c in stopped)], quiet=True)
-        raise Refused("restore failed (above); the database and media were not changed")
-    media_failure = "" if expected is None else uploads.swap()
-    if services:
-        argv = project.compose.up("--no-deps", "--no-recreate", *services)
-        if project.runner.run(argv, capture=False).returncode != 0:
-            project.up_failed()
-    if media_failure:
-        raise Refused(f"the database was restored from {archive}, but {media_failure}")
-    say(
-        f"restored {archive} into {database.name} in {time.monotonic() - started:.0f} s: "
-        f"{database.summary(database.name)}"
-    )
-    say(media_note)
-    return 0
+            uploads.stage(media_archive, expected)  # the current media untouched until the swap
+        try:
+            stopped = _stop_writers(project)
+        except Refused:
+            if expected is not None:
+                uploads.discard()
+            raise
+        services = sorted({c.service for c in stopped})
+        if not database.restore(archive):
+            if expected is not None:
+                uploads.discard()
+            if stopped:
+                project.runner.run(["docker", "start", *(c.id for c in stopped)], quiet=True)
+            raise Refused("restore failed (above); the database and media were not changed")
+        media_failure = "" if expected is None else uploads.swap()
+        if services:
+            argv = project.compose.up("--no-deps", "--no-recreate", *services)
+            if project.runner.run(argv, capture=False).returncode != 0:
+                project.up_failed()
+        if media_failure:
+            raise Refused(f"the database was restored from {archive}, but {media_failure}")
+        say(
+            f"restored {archive} into {database.name} in {time.monotonic() - started:.0f} s: "
+            f"{database.summary(database.name)}"
+        )
+        say(media_note)
+        return 0
 
 
 def _stop_writers(project: Project) -> list[Container]:
@@ -218,43 +223,50 @@ def _restore_to_time(project: Project, when: str, assume_yes: bool) -> int:
     if not project.current.is_prod:
         raise Refused("restore --time is production's: sh run.sh -0 restore --time TIME")
     project.prepare_existing()
-    project.require_stack_db("restore --time")
-    project.start_db()
-    recovery = pitr.Pitr(project)
-    cluster, running = recovery.plan(moment)
-    database = Database(project)
-    at = "the end of its archive" if moment is None else pitr.shown(moment)
-    if not assume_yes:
-        earlier = "" if cluster.stanza == running else " (the database that ran before this one)"
+    with locked(Database(project).backup_dir):
+        project.require_stack_db("restore --time")
+        project.start_db()
+        recovery = pitr.Pitr(project)
+        cluster, running = recovery.plan(moment)
+        database = Database(project)
+        at = "the end of its archive" if moment is None else pitr.shown(moment)
+        if not assume_yes:
+            earlier = (
+                "" if cluster.stanza == running else " (the database that ran before this one)"
+            )
+            say(
+                f"this puts the {project.current.data} database back as it was at {at}{earlier}: "
+                "every later change is undone (a backup of it is taken first)."
+            )
+            confirm(
+                "database name",
+                database.name,
+                "confirmation did not match; nothing was changed (scripts: --yes)",
+            )
+        try:
+            safety = database.backup("pre-restore")
+        except Refused as error:
+            raise Refused(
+                f"the pre-restore backup failed, so nothing was restored: {error}"
+            ) from None
+        database.prune(keep=safety)
+        services = sorted({c.service for c in _stop_writers(project)})
+        started = time.monotonic()
+        try:
+            recovery.recover(cluster, running, moment)
+        except Refused as error:
+            raise Refused(f"{error}; {safety} holds the database as it was before") from None
+        finally:
+            if services:
+                argv = project.compose.up("--no-deps", "--no-recreate", *services)
+                if project.runner.run(argv, capture=False).returncode != 0:
+                    project.up_failed()
         say(
-            f"this puts the {project.current.data} database back as it was at {at}{earlier}: "
-            "every later change is undone (a backup of it is taken first)."
+            f"database {database.name} is back as it was at {at} "
+            f"({time.monotonic() - started:.0f} s; {database.summary(database.name)}); "
+            f"as it was before: {safety}"
         )
-        confirm(
-            "database name",
-            database.name,
-            "confirmation did not match; nothing was changed (scripts: --yes)",
-        )
-    try:
-        safety = database.backup("pre-restore")
-    except Refused as error:
-        raise Refused(f"the pre-restore backup failed, so nothing was restored: {error}") from None
-    database.prune(keep=safety)
-    services = sorted({c.service for c in _stop_writers(project)})
-    started = time.monotonic()
-    try:
-        recovery.recover(cluster, running, moment)
-    finally:
-        if services:
-            argv = project.compose.up("--no-deps", "--no-recreate", *services)
-            if project.runner.run(argv, capture=False).returncode != 0:
-                project.up_failed()
-    say(
-        f"database {database.name} is back as it was at {at} "
-        f"({time.monotonic() - started:.0f} s; {database.summary(database.name)}); "
-        f"as it was before: {safety}"
-    )
-    return 0
+        return 0
 
 
 def _media_to_restore(uploads: Media, archive: Path) -> tuple[media.Contents | None, str]:

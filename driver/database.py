@@ -10,9 +10,12 @@ place, so a failed restore changes nothing.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -33,6 +36,7 @@ class DbTarget(Protocol):
     def sql(self, user: str, database: str, *statements: str) -> Argv: ...
 
 
+_held = [0]  # this process's depth inside locked()
 USER_SCHEMAS = "schemaname NOT IN ('pg_catalog', 'information_schema')"
 RENAME_ATTEMPTS, RENAME_PAUSE = 50, 0.2  # 10 s for the old sessions to go
 BACKUP_NAME = re.compile(r"\d{8}T\d{6}Z.*\.dump$")
@@ -123,6 +127,36 @@ def to_prune(names: list[str], prefix: str, keep: int) -> list[str]:
     return [n for n in _ours(names, prefix)[keep:] if n != spared]
 
 
+@contextmanager
+def locked(directory: Path) -> Iterator[None]:
+    """One backup, prune or restore of BACKUP_DIR at a time, between sh run.sh
+    and the scheduled backups (scheduled.py): an flock on the directory
+    itself (the same inode on both sides of the bind mount), so that neither
+    prunes a file the other is writing or restoring. Reentrant within a
+    process; none while the directory does not exist (nothing to prune)."""
+    if _held[0] or not directory.is_dir():
+        _held[0] += 1
+        try:
+            yield
+        finally:
+            _held[0] -= 1
+        return
+    handle = os.open(directory, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            say(f"waiting for the backup or restore that is using {directory} (a scheduled one?)")
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        _held[0] += 1
+        try:
+            yield
+        finally:
+            _held[0] -= 1
+    finally:
+        os.close(handle)
+
+
 def backup_keep(value: str) -> int:
     if not value.isdigit():
         raise Refused(f"BACKUP_KEEP must be a whole number (0 keeps every backup); it is '{value}'")
@@ -168,9 +202,8 @@ class Database:
         """BACKUP_KEEP, checked."""
         return backup_keep(self.project.settings.driver["backup_keep"])
 
-    def backup_path(self, label: str = "") -> Path:
-        """The path of a new backup in BACKUP_DIR (created if need be): one
-        per second at most, so that names sort in time."""
+    def ensure_backup_dir(self) -> Path:
+        """BACKUP_DIR, created by this user if need be."""
         directory = self.backup_dir
         try:
             directory.mkdir(parents=True, exist_ok=True)
@@ -178,6 +211,12 @@ class Database:
             raise Refused(
                 f"cannot create BACKUP_DIR {directory}: check the path and its permissions"
             ) from None
+        return directory
+
+    def backup_path(self, label: str = "") -> Path:
+        """The path of a new backup in BACKUP_DIR (created if need be): one
+        per second at most, so that names sort in time."""
+        directory = self.ensure_backup_dir()
         while True:
             path = directory / backup_name(self.data_mode, self.name, datetime.now(), label)
             if not path.exists() and not media.archive_path(path).exists():
@@ -213,6 +252,10 @@ class Database:
         """Remove the backups beyond the newest BACKUP_KEEP, each dump with its
         media archive; never ``keep`` (a backup about to be restored) or its
         archive. Run it only after a complete backup: a failed one prunes nothing."""
+        with locked(self.backup_dir):
+            self._prune(keep)
+
+    def _prune(self, keep: Path | None) -> None:
         newest = self.keep_newest()
         directory = self.backup_dir
         prefix = f"{self.data_mode}-{self.name}-"
@@ -232,7 +275,7 @@ class Database:
         """A pruned backup: the dump and its media archive, when it has one."""
         archive = media.archive_path(dump)
         also = " and its media archive" if archive.exists() else ""
-        dump.unlink()
+        dump.unlink(missing_ok=True)
         archive.unlink(missing_ok=True)
         say(f"removed old backup {dump}{also} (BACKUP_KEEP={newest})")
 

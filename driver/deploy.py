@@ -110,7 +110,7 @@ def last_scheduled(project: Project) -> schedule.Status | None:
 def scheduled_backups_warning(project: Project) -> None:
     """Say so when the last scheduled backup failed."""
     status = last_scheduled(project)
-    if status is not None and not status.ok:
+    if schedule.problem(status):
         say(f"warning: {schedule.status_line(status)}")
 
 
@@ -130,8 +130,10 @@ class Deploy:
         if self.runner.run(self.compose.up("db"), capture=False).returncode != 0:
             self.project.up_failed()
         Pitr(self.project).ensure_base_backup()
-        # Not waited for: its health is the last scheduled backup's outcome,
-        # said above when it failed.
+        # BACKUP_DIR made by this user, not by Docker as root for the bind
+        # mount. Not waited for: the service's health is the last scheduled
+        # backup's outcome, said above when it failed.
+        self.db.ensure_backup_dir()
         backups = self.compose("up", "--detach", "--no-deps", "backup")
         if self.runner.run(backups, capture=False).returncode:
             raise Refused("the backup service did not start (above; sh run.sh -0 logs backup)")

@@ -11,6 +11,7 @@ from driver import checks, compose, policy, schedule
 from driver.console import Refused, say
 from driver.database import Database, literal
 from driver.deploy import last_scheduled
+from driver.pitr import Pitr
 from driver.project import Project
 
 RESERVE_KB = 1024 * 1024  # free disk beyond twice the database's size
@@ -100,13 +101,23 @@ class Doctor:
             self.skip(f"volume {volume}: not created yet (the first start creates it)")
         self.disk()
         if project.current.is_prod:
+            self.archive()
             self.scheduled()
         return self.end()
+
+    def archive(self) -> None:
+        found = Pitr(self.project).archiver() if self.project.running("db") else None
+        if found is None:
+            self.skip("WAL archive: not checked (db is not running)")
+        elif found[0]:
+            self.ok(found[1])
+        else:
+            self.bad(found[1])
 
     def scheduled(self) -> None:
         status = last_scheduled(self.project)
         line = schedule.status_line(status).removeprefix("scheduled backups: ")
-        if status is not None and not status.ok:
+        if schedule.problem(status):
             self.bad(f"scheduled backups: {line} (sh run.sh -0 logs backup)")
         else:
             self.ok(f"scheduled backups: {line}")

@@ -87,6 +87,25 @@ def shown(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+ARCHIVER_SQL = (
+    "SELECT coalesce(to_char(last_archived_time AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), ''), "
+    "coalesce(last_failed_time > coalesce(last_archived_time, '-infinity'), false), "
+    "coalesce(last_failed_wal, '') FROM pg_stat_archiver"
+)
+
+
+def archiver_line(row: str) -> tuple[bool, str]:
+    """Whether WAL archiving works, and one line on it (ARCHIVER_SQL's row)."""
+    archived, failing, failed_wal = (row.split("|") + ["", "", ""])[:3]
+    if failing == "t":
+        return False, (
+            f"WAL archive: FAILING (the last segment tried, {failed_wal}, was not archived; "
+            "sh run.sh -0 logs db): segments pile up in the data volume"
+        )
+    when = f"the last segment at {archived} UTC" if archived else "no segment since db started"
+    return True, f"WAL archive: archiving ({when})"
+
+
 @dataclass(frozen=True)
 class Cluster:
     """One cluster's archive: its stanza, and when its oldest and newest
@@ -124,8 +143,11 @@ def clusters(info_json: str) -> list[Cluster]:
 
 
 def choose(found: list[Cluster], running: str, moment: datetime | None) -> Cluster:
-    """The cluster to recover: for a moment, the newest that had a base backup
-    by then; for ``latest`` (None), the newest but the running one."""
+    """The cluster to recover. For a moment: the running one when it had a
+    base backup by then; else the newest earlier one that had, and only up
+    to its last base backup (the archive of a database that no longer runs
+    ends where it was lost, which it does not date). For ``latest`` (None):
+    the newest but the running one, to the end of its archive."""
     backed = [c for c in found if c.first is not None]
     if moment is None:
         others = [c for c in backed if c.stanza != running]
@@ -135,8 +157,13 @@ def choose(found: list[Cluster], running: str, moment: datetime | None) -> Clust
                 "volume), and the WAL archive holds none: give a time instead"
             )
         return others[-1]
-    reached = [c for c in backed if c.first is not None and c.first <= moment]
-    if not reached:
+    if moment > datetime.now(timezone.utc):
+        raise Refused(f"--time {shown(moment)} is in the future")
+    current = next((c for c in backed if c.stanza == running), None)
+    if current is not None and current.first is not None and current.first <= moment:
+        return current
+    earlier = [c for c in backed if c.stanza != running and c.first and c.first <= moment]
+    if not earlier:
         if not backed:
             raise Refused(
                 "the WAL archive has no base backup yet: sh run.sh -0 takes the first one"
@@ -147,9 +174,15 @@ def choose(found: list[Cluster], running: str, moment: datetime | None) -> Clust
             f"--time {shown(moment)} is before the oldest base backup ({shown(oldest)}): "
             "the archive cannot go back that far"
         )
-    if moment > datetime.now(timezone.utc):
-        raise Refused(f"--time {shown(moment)} is in the future")
-    return reached[-1]
+    cluster = earlier[-1]
+    assert cluster.last is not None
+    if moment > cluster.last:
+        raise Refused(
+            f"--time {shown(moment)} falls in a database that no longer runs, after its last "
+            f"base backup ({shown(cluster.last)}), and its archive may end before then: "
+            "sh run.sh -0 restore --time latest brings it back to the end of its archive"
+        )
+    return cluster
 
 
 class Pitr:
@@ -157,6 +190,13 @@ class Pitr:
         self.project = project
         self.runner = project.runner
         self.compose = project.compose
+
+    def archiver(self) -> tuple[bool, str] | None:
+        """archiver_line of the running db; None when it does not answer."""
+        settings = self.project.settings
+        argv = self.compose.sql(settings.db_user, settings.db_name, ARCHIVER_SQL)
+        done = self.runner.run(argv, quiet=True)
+        return archiver_line(done.stdout.strip()) if done.ok else None
 
     def clusters(self) -> list[Cluster]:
         done = self.runner.run(info_argv(self.compose), quiet=True)
@@ -187,7 +227,9 @@ class Pitr:
 
     def recover(self, cluster: Cluster, running: str, moment: datetime | None) -> None:
         """Stop db, restore ``cluster`` to ``moment``, start db and wait until
-        the replay has ended and it accepts writes."""
+        the replay has ended and it accepts writes. When the moment cannot be
+        reached, the same cluster to the end of its archive instead: for the
+        running one, that is the database as it was before."""
         # The running cluster's segment in progress goes to the archive now:
         # the replay reaches up to this moment.
         if (
@@ -197,25 +239,36 @@ class Pitr:
             raise Refused("the WAL archive does not take segments (above); nothing was changed")
         if not self.runner.run(self.compose("stop", "db"), capture=False).ok:
             raise Refused("db did not stop (above); nothing was changed")
-        restored = self.runner.run(
-            restore_argv(self.compose, cluster.stanza, moment), capture=False
-        ).ok
-        if not restored:
-            self.runner.run(self.compose.up("db"), capture=False)
-            raise Refused("the recovery failed (above); db was started as it was")
-        if not self.runner.run(self.compose.up("db"), capture=False).ok:
-            raise Refused(
-                "db did not start after the recovery (sh run.sh -0 logs db): a time past the "
-                "end of a lost database's archive cannot be reached, use --time latest"
-            )
-        settings = self.project.settings
-        check = self.compose.sql(settings.db_user, settings.db_name, "SELECT pg_is_in_recovery()")
-        deadline = time.monotonic() + RECOVERY_WAIT
-        while time.monotonic() < deadline:
-            done = self.runner.run(check, quiet=True)
-            if done.ok and done.stdout.strip() == "f":
-                return
-            time.sleep(1)
+        if self.replay(cluster.stanza, moment):
+            return
+        if moment is not None:
+            say("the moment could not be reached (above): replaying the archive to its end instead")
+            if self.replay(cluster.stanza, None):
+                raise Refused(
+                    f"--time {shown(moment)} could not be reached (sh run.sh -0 logs db); db is "
+                    "back at the end of the archive"
+                    + (", as it was before the restore" if cluster.stanza == running else "")
+                )
         raise Refused(
-            f"db still replays the archive after {RECOVERY_WAIT} s (sh run.sh -0 logs db)"
+            "the recovery failed (above) and db could not be brought back from the archive: "
+            "its data directory is incomplete"
         )
+
+    def replay(self, stanza: str, moment: datetime | None) -> bool:
+        """The data directory restored from ``stanza`` (db stopped), db started
+        and its replay ended; False, with db stopped, when any step fails."""
+        if not self.runner.run(restore_argv(self.compose, stanza, moment), capture=False).ok:
+            return False
+        if self.runner.run(self.compose.up("db"), capture=False).ok:
+            settings = self.project.settings
+            check = self.compose.sql(
+                settings.db_user, settings.db_name, "SELECT pg_is_in_recovery()"
+            )
+            deadline = time.monotonic() + RECOVERY_WAIT
+            while time.monotonic() < deadline:
+                done = self.runner.run(check, quiet=True)
+                if done.ok and done.stdout.strip() == "f":
+                    return True
+                time.sleep(1)
+        self.runner.run(self.compose("stop", "db"), capture=False)  # a db that restarts in a loop
+        return False

@@ -85,11 +85,36 @@ def read_status(path: Path) -> Status | None:
         return None
 
 
-def status_line(status: Status | None) -> str:
-    """One line on the scheduled backups, for status and deploys."""
+STAMP = "%Y-%m-%d %H:%M:%S UTC"  # the status file's times
+# How long past its time a run may still be going (a large database's dump)
+# before the status calls it overdue: the service stopped, or a run hangs.
+OVERDUE_AFTER = timedelta(hours=1)
+
+
+def stamp(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime(STAMP)
+
+
+def overdue(status: Status, now: datetime | None = None) -> bool:
+    try:
+        due = datetime.strptime(status.next_at, STAMP).replace(tzinfo=timezone.utc)
+    except ValueError:  # none due (BACKUP_SCHEDULE=off), or not a time
+        return False
+    return (now or datetime.now(timezone.utc)) > due + OVERDUE_AFTER
+
+
+def problem(status: Status | None, now: datetime | None = None) -> bool:
+    """Should it be loud: the last run failed, or the next is long overdue."""
+    return status is not None and (not status.ok or overdue(status, now))
+
+
+def status_line(status: Status | None, now: datetime | None = None) -> str:
+    """One line on the scheduled backups, for status, deploys and doctor."""
     if status is None:
         return "scheduled backups: none has run yet"
     due = f"; next at {status.next_at}" if status.next_at else ""
+    if overdue(status, now):
+        due = f"; the one due at {status.next_at} is OVERDUE (sh run.sh -0 logs backup)"
     if not status.last_at:
         return f"scheduled backups: none has run yet{due}"
     if not status.ok:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -34,19 +35,25 @@ from pathlib import Path
 
 from driver import media
 from driver.console import Refused
-from driver.database import backup_keep, backup_name, kept_for_media, to_prune
-from driver.schedule import OFF, Status, parse_schedule, read_status, status_line, status_name
+from driver.database import backup_keep, backup_name, kept_for_media, locked, to_prune
+from driver.schedule import (
+    OFF,
+    Status,
+    parse_schedule,
+    problem,
+    read_status,
+    stamp,
+    status_line,
+    status_name,
+)
 from driver.settings import FILESYSTEM
 
 LABEL = "scheduled"
 BACKUP_DIR, MEDIA_ROOT = Path("/backups"), media.MEDIA_ROOT  # the service's mounts
+OWN_STATUS = Path("/tmp/backup-status.json")  # its tmpfs: the health check reads it
 # COPY FROM PROGRAM reads each line whole: no delimiter or quote in its text.
 RAW_LINES = "(FORMAT csv, DELIMITER E'\\x02', QUOTE E'\\x01')"
 # -- one run (in the backup container) -----------------------------------------------
-
-
-def _stamp(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _password(env: dict[str, str]) -> str:
@@ -124,13 +131,15 @@ class Run:
     def base_backup(self) -> None:
         """``pgbackrest-pitr backup`` in the db container (COPY FROM PROGRAM runs it
         there, as postgres), its output read back whole."""
-        sql = (
-            "CREATE TEMP TABLE pitr_output (line text); "
-            f"COPY pitr_output FROM PROGRAM 'pgbackrest-pitr backup 2>&1; echo \"exit $?\"' {RAW_LINES}; "
-            "SELECT line FROM pitr_output"
-        )
+        program = 'pgbackrest-pitr backup 2>&1; echo "exit $?"'
+        statements = [  # each its own transaction: none holds a snapshot meanwhile
+            "CREATE TEMP TABLE pitr_output (line text)",
+            f"COPY pitr_output FROM PROGRAM '{program}' {RAW_LINES}",
+            "SELECT line FROM pitr_output",
+        ]
+        argv = ["psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-d", self.database]
         done = subprocess.run(
-            ["psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-d", self.database, "-c", sql],
+            [*argv, *(word for sql in statements for word in ("-c", sql))],
             check=False, capture_output=True, text=True, env=self.client,
         )  # fmt: skip
         lines = done.stdout.strip().splitlines()
@@ -138,14 +147,21 @@ class Run:
             detail = [line for line in [*lines[:-1], done.stderr.strip()] if line]
             raise RuntimeError(f"the base backup failed: {detail[-1] if detail else 'no output'}")
 
+    def clean(self) -> None:
+        """Partial files of this service's own runs, left by a stop mid-run."""
+        for partial in self.directory.glob(f"{self.prefix}*-{LABEL}.*.partial"):
+            partial.unlink(missing_ok=True)
+
     def __call__(self) -> Status:
         started, now = time.monotonic(), datetime.now(timezone.utc)
-        status = Status(last_at=_stamp(now))
+        status = Status(last_at=stamp(now))
         try:
-            dump = self.dump(now)
-            status.dump = dump.name
-            self.media(dump)
-            self.prune()
+            # Never beside a backup, prune or restore of sh run.sh's.
+            with locked(self.directory):
+                dump = self.dump(now)
+                status.dump = dump.name
+                self.media(dump)
+                self.prune()
             self.base_backup()
         except (OSError, RuntimeError, ValueError, Refused) as error:
             status.ok, status.error = False, str(error)
@@ -154,11 +170,21 @@ class Run:
 
 
 def _save(path: Path, status: Status) -> None:
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(asdict(status), indent=1) + "\n")
-    owner = path.parent.stat()
-    os.chown(partial, owner.st_uid, owner.st_gid)
-    partial.rename(path)
+    """The status into the container's own copy (the health check's), then
+    into BACKUP_DIR for sh run.sh; a BACKUP_DIR that takes no file fails the
+    status itself, so that the health check says so."""
+    text = json.dumps(asdict(status), indent=1) + "\n"
+    try:
+        partial = path.with_name(path.name + ".partial")
+        partial.write_text(text)
+        owner = path.parent.stat()
+        os.chown(partial, owner.st_uid, owner.st_gid)
+        partial.rename(path)
+    except OSError as error:
+        status.ok = False
+        status.error = f"{status.error + '; ' if status.error else ''}BACKUP_DIR: {error}"
+        text = json.dumps(asdict(status), indent=1) + "\n"
+    OWN_STATUS.write_text(text)
 
 
 def main(argv: list[str]) -> int:
@@ -168,9 +194,9 @@ def main(argv: list[str]) -> int:
         env.get("BACKUP_DATA_MODE", "prod"), env.get("POSTGRES_DB", "app")
     )
     if command == "health":
-        status = read_status(path)
+        status = read_status(OWN_STATUS) or read_status(path)
         print(status_line(status))
-        return 0 if status is None or status.ok else 1
+        return 1 if problem(status) else 0
     try:
         schedule = parse_schedule(env.get("BACKUP_SCHEDULE", OFF))
         run = Run(env)
@@ -182,14 +208,20 @@ def main(argv: list[str]) -> int:
         _save(path, status)
         print(status_line(status))
         return 0 if status.ok else 1
+    # A stop (docker stop, a deploy) ends the loop at once, mid-run too: the
+    # run's partial files are removed at the next start.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    run.clean()
+    status = read_status(path) or Status()
     if schedule is None:
+        status.next_at = ""
+        _save(path, status)
         print("backup: BACKUP_SCHEDULE=off: no scheduled backups; sleeping")
         while True:
             time.sleep(3600)
-    status = read_status(path) or Status()
     while True:
         due = schedule.next_run(datetime.now(timezone.utc))
-        status.next_at = _stamp(due)
+        status.next_at = stamp(due)
         _save(path, status)
         print(f"backup: next at {status.next_at}")
         time.sleep(max(0.0, (due - datetime.now(timezone.utc)).total_seconds()))

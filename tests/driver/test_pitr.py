@@ -44,11 +44,24 @@ def test_clusters_are_read_oldest_first_with_their_base_backups():
     assert pitr.clusters("") == [] and pitr.clusters("not json") == []
 
 
-def test_a_time_picks_the_cluster_that_ran_then():
-    # db-1 lost its volume; db-2 is the cluster that replaced it.
-    found = pitr.clusters(info(("db-1", [T0]), ("db-2", [T0 + 900])))
-    assert pitr.choose(found, "db-2", at(T0 + 100)).stanza == "db-1"
+def test_a_time_picks_the_running_cluster_when_it_reaches_back_that_far():
+    # db-1 lost its volume; db-2 replaced it and took a base backup; db-1
+    # was recovered (--time latest) and runs again: it stays the one to use.
+    found = pitr.clusters(info(("db-1", [T0, T0 + 500]), ("db-2", [T0 + 900])))
+    assert pitr.choose(found, "db-1", at(T0 + 1000)).stanza == "db-1"
     assert pitr.choose(found, "db-2", at(T0 + 1000)).stanza == "db-2"
+
+
+def test_an_earlier_cluster_only_up_to_its_last_base_backup():
+    found = pitr.clusters(info(("db-1", [T0, T0 + 500]), ("db-2", [])))
+    assert pitr.choose(found, "db-2", at(T0 + 100)).stanza == "db-1"
+    assert pitr.choose(found, "db-2", at(T0 + 500)).stanza == "db-1"
+    with pytest.raises(Refused, match="after its last base backup .* restore --time latest"):
+        pitr.choose(found, "db-2", at(T0 + 501))
+
+
+def test_times_out_of_reach_are_refused():
+    found = pitr.clusters(info(("db-1", [T0]), ("db-2", [T0 + 900])))
     with pytest.raises(Refused, match="is before the oldest base backup"):
         pitr.choose(found, "db-2", at(T0 - 1))
     with pytest.raises(Refused, match="is in the future"):
@@ -67,6 +80,16 @@ def test_latest_picks_the_newest_cluster_but_the_running_one():
     assert pitr.choose(found, "db-2", None).stanza == "db-1"
     with pytest.raises(Refused, match="holds none: give a time instead"):
         pitr.choose(pitr.clusters(info(("db-1", [T0]))), "db-1", None)
+
+
+def test_archiving_that_fails_is_said():
+    assert pitr.archiver_line("2026-11-29 10:00:01|f|") == (
+        True,
+        "WAL archive: archiving (the last segment at 2026-11-29 10:00:01 UTC)",
+    )
+    assert pitr.archiver_line("|f|")[1].endswith("(no segment since db started)")
+    ok, line = pitr.archiver_line("2026-11-29 10:00:01|t|000000010000000000000007")
+    assert not ok and line.startswith("WAL archive: FAILING (the last segment tried, 00000001")
 
 
 def test_the_restore_runs_pgbackrest_in_a_one_off_db_as_the_datas_owner():

@@ -1,13 +1,13 @@
 """The scheduled backups' schedule, status and retention (driver/schedule.py,
 driver/scheduled.py), without Docker: the backup service's loop runs them."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from driver import scheduled
-from driver.schedule import Schedule, Status, parse_schedule, read_status, status_line
+from driver.schedule import Schedule, Status, parse_schedule, problem, read_status, status_line
 
 NOON = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 
@@ -29,21 +29,40 @@ def test_the_next_run_is_today_or_tomorrow_in_utc():
     assert (Schedule(every=90).next_run(NOON) - NOON).total_seconds() == 90
 
 
-def test_the_status_says_how_the_last_run_went(tmp_path: Path):
+def test_the_status_says_how_the_last_run_went(tmp_path: Path, monkeypatch):
+    monkeypatch.setattr(scheduled, "OWN_STATUS", tmp_path / "own.json")
     assert status_line(None) == "scheduled backups: none has run yet"
-    assert (
-        status_line(Status(next_at="tomorrow"))
-        == "scheduled backups: none has run yet; next at tomorrow"
+    due = Status(next_at="2026-11-30 03:00:00 UTC")
+    assert status_line(due, NOON) == (
+        "scheduled backups: none has run yet; next at 2026-11-30 03:00:00 UTC"
     )
     failed = Status(last_at="t1", ok=False, error="pg_dump failed: no route", next_at="t2")
     assert status_line(failed) == (
         "scheduled backups: the last one FAILED at t1: pg_dump failed: no route; next at t2"
     )
+    assert problem(failed) and not problem(due, NOON) and not problem(None)
     path = tmp_path / ".prod-app-scheduled.json"
     scheduled._save(path, failed)
-    assert read_status(path) == failed
+    assert read_status(path) == failed == read_status(tmp_path / "own.json")
     path.write_text("{not json")
     assert read_status(path) is None
+
+
+def test_a_run_long_past_its_time_is_overdue():
+    late = Status(last_at="t1", dump="d", next_at="2026-11-29 11:30:00 UTC")
+    assert not problem(late, NOON)  # running for 30 minutes: a large dump
+    assert problem(late, NOON + timedelta(hours=1))
+    assert status_line(late, NOON + timedelta(hours=1)) == (
+        "scheduled backups: the last one succeeded at t1 (d); the one due at "
+        "2026-11-29 11:30:00 UTC is OVERDUE (sh run.sh -0 logs backup)"
+    )
+
+
+def test_a_backup_dir_that_takes_no_file_fails_the_status(tmp_path: Path, monkeypatch):
+    monkeypatch.setattr(scheduled, "OWN_STATUS", tmp_path / "own.json")
+    scheduled._save(tmp_path / "missing" / "status.json", Status(last_at="t1", dump="d"))
+    own = read_status(tmp_path / "own.json")
+    assert own is not None and not own.ok and own.error.startswith("BACKUP_DIR: ")
 
 
 def test_a_run_keeps_the_newest_backup_keep_with_their_media(tmp_path: Path):
@@ -65,6 +84,7 @@ def test_a_run_keeps_the_newest_backup_keep_with_their_media(tmp_path: Path):
 
 def test_health_is_the_last_runs_outcome(tmp_path: Path, monkeypatch, capsys):
     monkeypatch.setattr(scheduled, "BACKUP_DIR", tmp_path)
+    monkeypatch.setattr(scheduled, "OWN_STATUS", tmp_path / "own.json")
     monkeypatch.setenv("POSTGRES_DB", "app")
     assert scheduled.main(["health"]) == 0  # none has run yet
     scheduled._save(tmp_path / ".prod-app-scheduled.json", Status(last_at="t", ok=False, error="e"))

@@ -37,7 +37,7 @@ def status(site) -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
-def wait_for(predicate, what: str, limit: float = 6 * EVERY) -> None:
+def wait_for(predicate, what: str, limit: float = 12 * EVERY) -> None:
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
         if predicate():
