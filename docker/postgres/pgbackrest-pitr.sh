@@ -32,7 +32,14 @@ _setup() {
     fi
     printf 'db-%s\n' "$id" > "$file"
   fi
-  pgbackrest --stanza="$(cat "$file")" stanza-create
+  stanza="$(cat "$file")"
+  # Created already (the usual case): nothing to do, and no pgBackRest lock
+  # taken beside a base backup that runs meanwhile (a scheduled one).
+  repo="${PGBACKREST_REPO1_PATH:-/var/lib/pgbackrest}"
+  if [ -f "$repo/archive/$stanza/archive.info" ] && [ -f "$repo/backup/$stanza/backup.info" ]; then
+    return 0
+  fi
+  pgbackrest --stanza="$stanza" stanza-create
 }
 
 case "${1:-}" in
