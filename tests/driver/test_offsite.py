@@ -1,10 +1,17 @@
 """Copies off the host (driver/offsite.py), without Docker: the settings,
 rclone's and age's command lines, object names and the bucket's retention."""
 
+import io
+import tarfile
+
 import pytest
 
-from driver import offsite
+from driver import data_commands, offsite
 from driver.compose import Compose
+from driver.console import Refused
+from driver.modes import PROD
+from driver.runner import Done
+from fakes import config, has, project_with
 
 KEY = "age1zc20w7sqp3qg8hha48j5x6zfg8pnn42drd36kl8k7tyr7llrjaqsqzd8n2"
 
@@ -111,3 +118,70 @@ def test_a_one_off_container_takes_extra_mounts():
         "docker", "compose", "run", "--rm", "--no-deps", "-T",
         "--volume", "/k:/run/age-identity:ro", "backup", "python3",
     ]  # fmt: skip
+
+
+def tar_bytes() -> bytes:
+    """A media archive of one file."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        info = tarfile.TarInfo("./a.txt")
+        info.size = 1
+        archive.addfile(info, io.BytesIO(b"a"))
+    return buffer.getvalue()
+
+
+# -- the host's side: a one-off container of the backup service (data_commands) -------------
+
+
+def with_bucket(tmp_path, **backup_env: str):
+    model = config()
+    model["services"]["backup"] = {"environment": {"BACKUP_S3_BUCKET": "b", **backup_env}}
+    return project_with(tmp_path, model)
+
+
+def test_a_backup_is_uploaded_after_pruning_and_a_failed_upload_is_loud(tmp_path):
+    project, runner = with_bucket(tmp_path)
+    runner.write(has("--entrypoint", "tar"), tar_bytes())
+    dump = data_commands._backup_with_media(project)
+    (upload,) = runner.ran("driver.scheduled", "upload")
+    assert upload[-6:] == ["backup", "python3", "-m", "driver.scheduled", "upload", dump.name]
+    assert "--no-deps" in upload
+
+    runner.answer(has("driver.scheduled", "upload"), Done(1))
+    with pytest.raises(
+        Refused, match=r"the copy off the host failed \(above\): .* BACKUP_DIR only"
+    ):
+        data_commands._backup_with_media(project)
+
+
+def test_no_bucket_no_upload(project, tmp_path):
+    project_, runner = project
+    runner.write(has("--entrypoint", "tar"), tar_bytes())
+    data_commands._backup_with_media(project_)
+    assert not runner.ran("driver.scheduled")
+    with pytest.raises(Refused, match="BACKUP_S3_BUCKET is not set in .env"):
+        data_commands.backup(project_, ["--list-bucket"])
+
+
+def test_restore_from_the_bucket_downloads_with_the_identity_then_restores(tmp_path):
+    project, runner = with_bucket(tmp_path)
+    project.mode, project.mode_given = PROD, True
+    runner.answer(has("pg_restore", "--list"), Done(0, "1; 2 3 TABLE public t app\n"))
+    runner.answer(lambda argv: any("FROM pg_tables" in a for a in argv), Done(0, "1\n"))
+    name = "prod-app-20261129T080000Z.dump"
+    with pytest.raises(Refused, match="no such age identity file"):
+        data_commands.restore(project, ["--from-bucket", name, "--identity", "key.txt", "--yes"])
+    assert not runner.ran("driver.scheduled")
+
+    (tmp_path / "key.txt").write_text("AGE-SECRET-KEY-1...\n")
+    (tmp_path / "backups").mkdir()
+    (tmp_path / "backups" / name).write_bytes(b"PGDMP")  # what the download writes
+    data_commands.restore(project, ["--from-bucket", name, "--identity", "key.txt", "--yes"])
+    (fetch,) = runner.ran("driver.scheduled", "fetch")
+    assert fetch[-2:] == ["fetch", name]
+    assert f"{tmp_path / 'key.txt'}:{offsite.IDENTITY}:ro" in fetch
+    assert runner.calls.index(fetch) < runner.calls.index(runner.ran("--single-transaction")[0])
+
+    runner.answer(has("driver.scheduled", "fetch"), Done(1))
+    with pytest.raises(Refused, match="the download from the bucket failed"):
+        data_commands.restore(project, ["--from-bucket", name, "--yes"])
