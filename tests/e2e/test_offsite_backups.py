@@ -4,8 +4,10 @@ a service of the copy's own override file, on the project's network, its
 data in a volume of its own): every backup lands in the bucket encrypted
 with age; with the local backups and both volumes deleted, restore
 --from-bucket brings back every row and upload; the scheduled backups
-upload too, and BACKUP_KEEP holds in the bucket."""
+upload too, BACKUP_KEEP holds in the bucket, and a failed upload fails the
+run."""
 
+import json
 import re
 import subprocess
 import time
@@ -151,3 +153,19 @@ def test_scheduled_backups_upload_and_the_bucket_keeps_backup_keep(site):
         assert bucket_object(site, name.replace(".dump.age", ".media.tar.age"))
     status = site.run_sh("-0", "status").stderr
     assert "scheduled backups: the last one succeeded" in status
+
+
+def test_a_failed_upload_fails_the_scheduled_run(site):
+    site.compose("prod", "stop", "offsite")  # the bucket goes away
+    path = site.root / "backups" / ".prod-app-scheduled.json"
+    deadline = time.monotonic() + 10 * EVERY
+    while time.monotonic() < deadline:
+        last = json.loads(path.read_text())
+        if last["ok"] is False:
+            break
+        time.sleep(2)
+    else:
+        raise AssertionError(f"no failed scheduled run: {last}")
+    assert last["error"].startswith("rclone failed"), last
+    assert "the last one FAILED at" in site.run_sh("-0", "status").stderr
+    start_offsite(site)
