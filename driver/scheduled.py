@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -92,10 +93,13 @@ def _pipe(
     _, two_err = two.communicate()
     one_err = one.stderr.read()
     one.wait()
-    if one.returncode:
+    # The one that failed first: ``first`` killed by SIGPIPE only followed ``second``.
+    if one.returncode and one.returncode != -signal.SIGPIPE:
         raise RuntimeError(_failure(first, one_err, one.returncode))
     if two.returncode:
         raise RuntimeError(_failure(second, two_err, two.returncode))
+    if one.returncode:
+        raise RuntimeError(_failure(first, one_err, one.returncode))
 
 
 class Offsite:

@@ -1,6 +1,7 @@
 """The scheduled backups' schedule, status and retention (driver/schedule.py,
 driver/scheduled.py), without Docker: the backup service's loop runs them."""
 
+import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -70,3 +71,18 @@ def test_health_is_the_last_runs_outcome(tmp_path: Path, monkeypatch, capsys):
     scheduled._save(tmp_path / ".prod-app-scheduled.json", Status(last_at="t", ok=False, error="e"))
     assert scheduled.main(["health"]) == 1
     assert "FAILED at t: e" in capsys.readouterr().out
+
+
+def test_a_pipe_names_the_command_that_failed(tmp_path: Path):
+    out = tmp_path / "out"
+    with open(out, "wb") as sink:
+        scheduled._pipe(["echo", "data"], ["cat"], subprocess.DEVNULL, sink.fileno(), {})
+    assert out.read_bytes() == b"data\n"
+    with pytest.raises(RuntimeError, match="^sh failed: no bucket$"):  # age | rclone rcat
+        scheduled._pipe(
+            ["sh", "-c", "while :; do echo x; done"],
+            ["sh", "-c", "echo no bucket >&2; exit 4"],
+            subprocess.DEVNULL, subprocess.DEVNULL, {},
+        )  # fmt: skip
+    with pytest.raises(RuntimeError, match="^false failed: exit 1$"):  # rclone cat | age
+        scheduled._pipe(["false"], ["cat"], subprocess.DEVNULL, subprocess.DEVNULL, {})
