@@ -111,15 +111,15 @@ class Offsite:
         self.target = offsite.target(env)
         self.env = {**env, **offsite.rclone_env(env, _secret(env, "BACKUP_S3_SECRET_ACCESS_KEY"))}
 
-    def _run(self, argv: list[str], stdin: int | None = None) -> str:
-        done = subprocess.run(argv, check=False, stdin=stdin, capture_output=True, env=self.env)
+    def _run(self, argv: list[str]) -> str:
+        done = subprocess.run(argv, check=False, capture_output=True, env=self.env)
         if done.returncode:
             raise RuntimeError(_failure(argv, done.stderr, done.returncode))
         return done.stdout.decode(errors="replace")
 
     def objects(self) -> list[str]:
         assert self.target is not None
-        return self._run(offsite.list_argv(self.target)).split()
+        return self._run(offsite.list_argv(self.target)).splitlines()
 
     def upload(self, dump: Path) -> None:
         """The dump and its media archive (when there is one), each
@@ -127,6 +127,8 @@ class Offsite:
         copy in /tmp."""
         target = self.target
         assert target is not None
+        if not dump.is_file():
+            raise RuntimeError(f"no {dump.name} in BACKUP_DIR to upload")
         for path in (dump, media.archive_path(dump)):
             if not path.is_file():
                 continue

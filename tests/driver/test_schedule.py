@@ -86,3 +86,10 @@ def test_a_pipe_names_the_command_that_failed(tmp_path: Path):
         )  # fmt: skip
     with pytest.raises(RuntimeError, match="^false failed: exit 1$"):  # rclone cat | age
         scheduled._pipe(["false"], ["cat"], subprocess.DEVNULL, subprocess.DEVNULL, {})
+
+
+def test_an_upload_of_no_backup_fails_before_rclone(tmp_path: Path):
+    bucket = scheduled.Offsite({"BACKUP_S3_BUCKET": "b"}, directory=tmp_path)
+    with pytest.raises(RuntimeError, match="no prod-app-20261129T030000Z.dump in BACKUP_DIR"):
+        bucket.upload(tmp_path / "prod-app-20261129T030000Z.dump")
+    assert scheduled.Offsite({}, directory=tmp_path).target is None  # no bucket, no copies
