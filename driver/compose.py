@@ -48,12 +48,22 @@ class Compose:
         """The variables the files read, with their defaults (JSON)."""
         return self("config", "--variables", "--format", "json")
 
-    def one_off(self, service: str, *args: str, tty: bool = False, entrypoint: str = "") -> Argv:
+    def one_off(
+        self,
+        service: str,
+        *args: str,
+        tty: bool = False,
+        entrypoint: str = "",
+        volumes: tuple[str, ...] = (),
+    ) -> Argv:
         """A container of ``service`` for one command, removed afterwards
-        (``entrypoint``: a program of the image instead of its entrypoint)."""
+        (``entrypoint``: a program of the image instead of its entrypoint;
+        ``volumes``: more mounts, SOURCE:TARGET[:ro])."""
         options = [] if tty else ["-T"]
         if entrypoint:
             options += ["--entrypoint", entrypoint]
+        for volume in volumes:
+            options += ["--volume", volume]
         return self("run", "--rm", "--no-deps", *options, service, *args)
 
     def exec(self, service: str, *args: str, tty: bool = False, env: tuple[str, ...] = ()) -> Argv:

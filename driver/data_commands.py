@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from driver import media, pitr, verify
+from driver import media, offsite, pitr, verify
 from driver.console import Refused, UsageError, confirm, say
 from driver.database import Database, locked
 from driver.media import Media
@@ -15,7 +15,7 @@ from driver.rollout import Container, Rollout
 
 
 def backup(project: Project, args: list[str]) -> int:
-    """Back up MODE into BACKUP_DIR: the database (pg_dump) and the uploads beside it; keeps the newest BACKUP_KEEP (--verify [FILE]: restore the newest into a scratch database and compare).
+    """Back up MODE into BACKUP_DIR: the database (pg_dump) and the uploads beside it, and into BACKUP_S3_BUCKET when set; keeps the newest BACKUP_KEEP (--verify [FILE]: restore the newest into a scratch database and compare; --list-bucket: the bucket's backups).
 
     The dump is <mode>-<db>-<time>.dump (custom format, one consistent
     snapshot; web keeps serving). With filesystem media the uploads follow
@@ -34,12 +34,26 @@ def backup(project: Project, args: list[str]) -> int:
     a scratch database, every table's row count and a checksum of its rows
     are compared with what the dump holds, and its media archive is read
     through; the scratch database is dropped afterwards (verify.py).
+
+    With BACKUP_S3_BUCKET the new backup (dump and media archive) is then
+    uploaded to the bucket, encrypted with age to BACKUP_AGE_RECIPIENT when
+    set (NAME.age), and BACKUP_KEEP applies there too (offsite.py, in a
+    one-off container of the backup service); a failed upload fails the
+    command. --list-bucket: the names of this mode's backups there, newest
+    first, for restore --from-bucket NAME.
     """
     if args and args[0] == "--verify":
         return _verify(project, args[1:])
+    if args == ["--list-bucket"]:
+        project.prepare_existing()
+        _require_bucket(project)
+        if not _in_backup_service(project, "list"):
+            raise Refused("listing the bucket failed (above)")
+        return 0
     if args:
         raise UsageError(
-            "backup takes no arguments but --verify [FILE] (BACKUP_DIR and BACKUP_KEEP are settings)"
+            "backup takes no arguments but --verify [FILE] or --list-bucket "
+            "(BACKUP_DIR and BACKUP_KEEP are settings)"
         )
     project.prepare_existing()
     with locked(Database(project).backup_dir):
@@ -74,16 +88,64 @@ def _verify(project: Project, args: list[str]) -> int:
 
 def _backup_with_media(project: Project, label: str = "", keep: Path | None = None) -> Path:
     """The database dump, then the media archive of the same stem beside it;
-    old backups are pruned only once both are in place (never ``keep``)."""
+    old backups are pruned only once both are in place (never ``keep``);
+    then the copy off the host, when a bucket is set."""
     database = Database(project)
     dump = database.backup(label)
     Media(project).backup(dump)
     database.prune(keep=keep)
+    if _bucket(project) and not _in_backup_service(project, "upload", dump.name):
+        lost = f"the copy off the host failed (above): {dump} is in BACKUP_DIR only"
+        if keep is None:
+            raise Refused(lost)
+        say(f"warning: {lost}")  # a restore goes on: the backup before it is here
     return dump
 
 
+# -- the bucket (BACKUP_S3_BUCKET): rclone and age in the backup image ------------------
+
+
+def _bucket(project: Project) -> str:
+    return project.settings.backup.get("BACKUP_S3_BUCKET", "").strip()
+
+
+def _require_bucket(project: Project) -> None:
+    if not _bucket(project):
+        raise Refused(
+            f"BACKUP_S3_BUCKET is not set in {project.settings.env_label}: no copies off the "
+            "host (README, Backups and restore)"
+        )
+
+
+def _in_backup_service(project: Project, *args: str, volumes: tuple[str, ...] = ()) -> bool:
+    """``python3 -m driver.scheduled ARGS`` in a one-off container of the
+    backup service: its settings, BACKUP_DIR and tools."""
+    argv = project.compose.one_off(
+        "backup", "python3", "-m", "driver.scheduled", *args, volumes=volumes
+    )
+    return project.runner.run(argv, capture=False).ok
+
+
+def _fetch(project: Project, name: str, identity: str) -> Path:
+    """restore --from-bucket: backup ``name`` (and its media archive) from
+    the bucket into BACKUP_DIR, decrypted with ``identity``; its path."""
+    project.prepare_existing()
+    _require_bucket(project)
+    volumes: tuple[str, ...] = ()
+    if identity:
+        key = (project.caller_dir / identity).resolve()
+        if not key.is_file():
+            raise Refused(f"no such age identity file: {key}")
+        volumes = (f"{key}:{offsite.IDENTITY}:ro",)
+    directory = Database(project).backup_dir
+    directory.mkdir(parents=True, exist_ok=True)
+    if not _in_backup_service(project, "fetch", name, volumes=volumes):
+        raise Refused("the download from the bucket failed (above); nothing was changed")
+    return directory / name
+
+
 def restore(project: Project, args: list[str]) -> int:
-    """Replace MODE's database, and its uploads, with a backup FILE, or the database as it was at --time TIME (or latest), after you type its name (--yes: no question); web and the workers are stopped meanwhile.
+    """Replace MODE's database, and its uploads, with a backup FILE, one from the bucket (--from-bucket NAME [--identity FILE]), or the database as it was at --time TIME (or latest), after you type its name (--yes: no question); web and the workers are stopped meanwhile.
 
     The dump is checked first (pg_restore --list), and so is FILE's media
     archive when one is beside it (FILE with .media.tar for .dump: a tar
@@ -104,14 +166,32 @@ def restore(project: Project, args: list[str]) -> int:
     backup, with web and the workers stopped meanwhile; the uploads are left
     as they are. --time latest: the last moment the archive holds of the
     database that ran before this one (after a lost data volume).
+
+    --from-bucket NAME instead of FILE: NAME (as backup --list-bucket shows
+    it) and its media archive are downloaded from BACKUP_S3_BUCKET into
+    BACKUP_DIR first, decrypted with the age identity file --identity FILE
+    when they are NAME.age; then restored as FILE would be.
     """
     files: list[str] = []
     assume_yes = False
     when: str | None = None
+    from_bucket: str | None = None
+    identity = ""
     words = iter(args)
     for arg in words:
         if arg in ("-y", "--yes"):
             assume_yes = True
+        elif arg in ("--from-bucket", "--identity"):
+            value = next(words, None)
+            if value is None or value.startswith("-"):
+                what = (
+                    "NAME (sh run.sh -0 backup --list-bucket)" if arg == "--from-bucket" else "FILE"
+                )
+                raise UsageError(f"restore {arg} needs a {what}")
+            if arg == "--identity":
+                identity = value
+            else:
+                from_bucket = value
         elif arg == "--time":
             when = next(words, None)
             if when is None:
@@ -124,10 +204,20 @@ def restore(project: Project, args: list[str]) -> int:
             raise UsageError(f"restore takes one FILE; got {files[0]} and {arg}")
         else:
             files.append(arg)
+    if identity and from_bucket is None:
+        raise UsageError("restore --identity goes with --from-bucket NAME")
     if when is not None:
-        if files:
+        if files or from_bucket is not None:
             raise UsageError("restore takes a backup FILE or --time TIME, not both")
         return _restore_to_time(project, when, assume_yes)
+    if from_bucket is not None:
+        if files:
+            raise UsageError("restore takes a backup FILE or --from-bucket NAME, not both")
+        try:
+            name = offsite.check_name(from_bucket)
+        except ValueError as error:
+            raise UsageError(str(error)) from None
+        files.append(str(_fetch(project, name, identity)))
     if not files:
         raise UsageError(
             "restore needs a backup FILE, e.g. sh run.sh -0 restore "

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import NoReturn
 
-from driver import checks, compose, envfile, policy, schedule, swarm
+from driver import checks, compose, envfile, offsite, policy, schedule, swarm
 from driver.compose import Compose
 from driver.console import Refused, say
 from driver.modes import DEV, Mode, compose_files, mode_of_config_files
@@ -97,6 +97,10 @@ class Project:
                 raise Refused(found[0])
             try:
                 schedule.parse_schedule(settings.backup.get("BACKUP_SCHEDULE", schedule.OFF))
+            except ValueError as error:
+                raise Refused(f"{error} (in {settings.env_label})") from None
+            try:
+                offsite.target(settings.backup)
             except ValueError as error:
                 raise Refused(f"{error} (in {settings.env_label})") from None
         return settings

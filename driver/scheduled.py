@@ -7,7 +7,10 @@ takes, under the same names and retention (database.py, media.py): the dump
 (``<mode>-<db>-<time>-scheduled.dump``), the media archive beside it with
 filesystem uploads, then BACKUP_KEEP applied. Then a full base backup of the
 WAL archive (``pgbackrest-pitr backup`` in the db container, through SQL), after which
-pgBackRest expires what PITR_BASE_BACKUPS_KEEP lets go. The outcome of each
+pgBackRest expires what PITR_BASE_BACKUPS_KEEP lets go. With BACKUP_S3_BUCKET
+the dump and its media archive are uploaded too (encrypted with age to
+BACKUP_AGE_RECIPIENT when set) and BACKUP_KEEP applies in the bucket
+(offsite.py); a failed upload fails the run. The outcome of each
 run goes to ``.<mode>-<db>-scheduled.json`` in BACKUP_DIR: a failed run makes
 the service unhealthy (``health``), shows in ``sh run.sh -0 status``, and the
 next ``sh run.sh -0`` says so.
@@ -15,6 +18,11 @@ next ``sh run.sh -0`` says so.
     python3 -m driver.scheduled run      the loop (the service's command)
     python3 -m driver.scheduled once     one backup now, then exit
     python3 -m driver.scheduled health   exit 1 when the last run failed
+    python3 -m driver.scheduled upload NAME   NAME (and its media archive) to the bucket
+    python3 -m driver.scheduled list     the bucket's backups of this mode, newest first
+    python3 -m driver.scheduled fetch NAME    NAME (and its media archive) from the
+                                         bucket into BACKUP_DIR, decrypted with the
+                                         identity at offsite.IDENTITY when NAME.age
 
 The service runs as root with two capabilities, CHOWN and DAC_OVERRIDE: it
 writes into BACKUP_DIR, a host directory of whatever owner, and gives each
@@ -33,7 +41,8 @@ from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 
-from driver import media
+from driver import media, offsite
+from driver.bucket import BACKUP_DIR, Offsite, give, secret
 from driver.console import Refused
 from driver.database import backup_keep, backup_name, kept_for_media, locked, to_prune
 from driver.schedule import (
@@ -49,7 +58,7 @@ from driver.schedule import (
 from driver.settings import FILESYSTEM
 
 LABEL = "scheduled"
-BACKUP_DIR, MEDIA_ROOT = Path("/backups"), media.MEDIA_ROOT  # the service's mounts
+MEDIA_ROOT = media.MEDIA_ROOT  # the service's mount of the media volume
 OWN_STATUS = Path("/tmp/backup-status.json")  # its tmpfs: the health check reads it
 # COPY FROM PROGRAM reads each line whole: no delimiter or quote in its text.
 RAW_LINES = "(FORMAT csv, DELIMITER E'\\x02', QUOTE E'\\x01')"
@@ -57,8 +66,7 @@ RAW_LINES = "(FORMAT csv, DELIMITER E'\\x02', QUOTE E'\\x01')"
 
 
 def _password(env: dict[str, str]) -> str:
-    secret = env.get("POSTGRES_PASSWORD_FILE", "")
-    return Path(secret).read_text().strip() if secret else env.get("POSTGRES_PASSWORD", "")
+    return secret(env, "POSTGRES_PASSWORD")
 
 
 class Run:
@@ -72,15 +80,11 @@ class Run:
         self.keep = backup_keep(env.get("BACKUP_KEEP", "10"))
         self.client = {**env, "PGHOST": env.get("PGHOST", "db"), "PGPASSWORD": _password(env)}
         self.client["PGUSER"] = env.get("POSTGRES_USER", "app")
+        self.offsite = Offsite(env, directory)
 
     @property
     def prefix(self) -> str:
         return f"{self.mode}-{self.database}-"
-
-    def _give(self, path: Path) -> None:
-        """The file to BACKUP_DIR's owner, as sh run.sh backup leaves it."""
-        owner = self.directory.stat()
-        os.chown(path, owner.st_uid, owner.st_gid)
 
     def _write(self, name: str, argv: list[str], ok_codes: tuple[int, ...] = (0,)) -> Path:
         """``argv``'s stdout into ``name`` in BACKUP_DIR: a partial file never
@@ -95,7 +99,7 @@ class Run:
             partial.unlink(missing_ok=True)
             detail = done.stderr.decode(errors="replace").strip().splitlines()
             raise RuntimeError(f"{argv[0]} failed: {detail[-1] if detail else done.returncode}")
-        self._give(partial)
+        give(self.directory, partial)
         partial.rename(path)
         return path
 
@@ -162,6 +166,9 @@ class Run:
                 status.dump = dump.name
                 self.media(dump)
                 self.prune()
+            if self.offsite.target is not None:
+                self.offsite.upload(dump)
+                self.offsite.prune(self.prefix, self.keep)
             self.base_backup()
         except (OSError, RuntimeError, ValueError, Refused) as error:
             status.ok, status.error = False, str(error)
@@ -187,6 +194,33 @@ def _save(path: Path, status: Status) -> None:
     OWN_STATUS.write_text(text)
 
 
+def _bucket(run: Run, command: str, args: list[str]) -> int:
+    """upload NAME, list, fetch NAME: the host's sh run.sh runs them in a
+    one-off container of the service."""
+    offsite_ = run.offsite
+    if offsite_.target is None:
+        print("backup: BACKUP_S3_BUCKET is not set: no copies off the host", file=sys.stderr)
+        return 2
+    try:
+        if command == "list":
+            objects = offsite_.objects()
+            for name in offsite.backups(objects, run.prefix):
+                print(offsite.find(objects, name))
+            return 0
+        if len(args) != 1:
+            print(f"backup: {command} takes one NAME", file=sys.stderr)
+            return 2
+        if command == "upload":
+            offsite_.upload(run.directory / args[0])
+            offsite_.prune(run.prefix, run.keep)
+        else:
+            offsite_.fetch(offsite.check_name(args[0]), run.prefix)
+    except (OSError, RuntimeError, ValueError) as error:
+        print(f"backup: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: list[str]) -> int:
     env = dict(os.environ)
     command = argv[0] if argv else "run"
@@ -203,6 +237,8 @@ def main(argv: list[str]) -> int:
     except (ValueError, Refused) as error:
         print(f"backup: {error}", file=sys.stderr)
         return 2
+    if command in ("upload", "list", "fetch"):
+        return _bucket(run, command, argv[1:])
     if command == "once":
         status = run()
         _save(path, status)

@@ -21,6 +21,21 @@ USAGE_ERRORS = [
         ["-0", "restore", "a.dump", "--time", "latest"],
         "restore takes a backup FILE or --time TIME, not both",
     ),
+    (["backup", "--list-bucket", "extra"], "backup takes no arguments but --verify [FILE] or"),
+    (["-0", "restore", "--from-bucket"], "restore --from-bucket needs a NAME"),
+    (
+        ["-0", "restore", "--from-bucket", "../x.dump"],
+        "restore --from-bucket takes a backup's NAME",
+    ),
+    (
+        ["-0", "restore", "--identity", "key.txt", "a.dump"],
+        "restore --identity goes with --from-bucket",
+    ),
+    (["-0", "restore", "--from-bucket", "a.dump", "--identity"], "restore --identity needs a FILE"),
+    (
+        ["-0", "restore", "a.dump", "--from-bucket", "prod-app-20260101T000000Z.dump"],
+        "restore takes a backup FILE or --from-bucket NAME, not both",
+    ),
     (["swarm"], "swarm takes one of: deploy, config, status, backup, rm"),
     (["swarm", "up"], "swarm takes one of: deploy, config, status, backup, rm"),
     (["swarm", "deploy", "--yes"], "unknown option for swarm deploy: --yes"),

@@ -1,12 +1,13 @@
 """The scheduled backups' schedule, status and retention (driver/schedule.py,
 driver/scheduled.py), without Docker: the backup service's loop runs them."""
 
+import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from driver import scheduled
+from driver import bucket, scheduled
 from driver.schedule import Schedule, Status, parse_schedule, problem, read_status, status_line
 
 NOON = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
@@ -90,3 +91,25 @@ def test_health_is_the_last_runs_outcome(tmp_path: Path, monkeypatch, capsys):
     scheduled._save(tmp_path / ".prod-app-scheduled.json", Status(last_at="t", ok=False, error="e"))
     assert scheduled.main(["health"]) == 1
     assert "FAILED at t: e" in capsys.readouterr().out
+
+
+def test_a_pipe_names_the_command_that_failed(tmp_path: Path):
+    out = tmp_path / "out"
+    with open(out, "wb") as sink:
+        bucket._pipe(["echo", "data"], ["cat"], subprocess.DEVNULL, sink.fileno(), {})
+    assert out.read_bytes() == b"data\n"
+    with pytest.raises(RuntimeError, match="^sh failed: no bucket$"):  # age | rclone rcat
+        bucket._pipe(
+            ["sh", "-c", "while :; do echo x; done"],
+            ["sh", "-c", "echo no bucket >&2; exit 4"],
+            subprocess.DEVNULL, subprocess.DEVNULL, {},
+        )  # fmt: skip
+    with pytest.raises(RuntimeError, match="^false failed: exit 1$"):  # rclone cat | age
+        bucket._pipe(["false"], ["cat"], subprocess.DEVNULL, subprocess.DEVNULL, {})
+
+
+def test_an_upload_of_no_backup_fails_before_rclone(tmp_path: Path):
+    copies = bucket.Offsite({"BACKUP_S3_BUCKET": "b"}, directory=tmp_path)
+    with pytest.raises(RuntimeError, match="no prod-app-20261129T030000Z.dump in BACKUP_DIR"):
+        copies.upload(tmp_path / "prod-app-20261129T030000Z.dump")
+    assert bucket.Offsite({}, directory=tmp_path).target is None  # no bucket, no copies

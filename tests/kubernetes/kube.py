@@ -92,8 +92,9 @@ def resolved(value: object) -> str:
 def secret_variables() -> set[str]:
     """The settings that are secrets: those Django also reads from a file,
     NAME_FILE (driver/swarm.py, which Swarm's stack file follows too;
-    .env.example lists them, tests/driver/test_env_example.py checks)."""
-    return set(SECRET_SETTINGS)
+    .env.example lists them, tests/driver/test_env_example.py checks), less
+    the backup service's, which has no counterpart here (kubernetes/README.md)."""
+    return set(SECRET_SETTINGS) - {"BACKUP_S3_SECRET_ACCESS_KEY"}
 
 
 def secret_keys() -> dict[str, set[str]]:
