@@ -28,6 +28,7 @@ from driver.runner import Argv
 
 RECOVERY_WAIT = 600  # seconds for the replay to end
 LATEST = "latest"
+COMMIT_MARK_SQL = "SELECT pg_current_xact_id()"  # a transaction that writes a commit record
 
 
 def pitr(compose: Compose, *args: str) -> Argv:
@@ -230,13 +231,16 @@ class Pitr:
         the replay has ended and it accepts writes. When the moment cannot be
         reached, the same cluster to the end of its archive instead: for the
         running one, that is the database as it was before."""
-        # The running cluster's segment in progress goes to the archive now:
-        # the replay reaches up to this moment.
-        if (
-            cluster.stanza == running
-            and not self.runner.run(check_argv(self.compose, running), capture=False).ok
-        ):
-            raise Refused("the WAL archive does not take segments (above); nothing was changed")
+        if cluster.stanza == running:
+            # A commit after the moment, even on an idle site: the replay
+            # stops at the first commit past it, and without one PostgreSQL
+            # refuses to open the database. Then the segment in progress
+            # goes to the archive: the replay reaches up to now.
+            settings = self.project.settings
+            commit = self.compose.sql(settings.db_user, settings.db_name, COMMIT_MARK_SQL)
+            self.runner.run(commit, quiet=True)
+            if not self.runner.run(check_argv(self.compose, running), capture=False).ok:
+                raise Refused("the WAL archive does not take segments (above); nothing was changed")
         if not self.runner.run(self.compose("stop", "db"), capture=False).ok:
             raise Refused("db did not stop (above); nothing was changed")
         if self.replay(cluster.stanza, moment):
