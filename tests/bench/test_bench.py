@@ -363,7 +363,7 @@ def test_the_rpo_line_is_judged_against_wal_archive_timeout():
 def test_render_shows_the_recovery_figures():
     text = render(_with_recovery([12.0, 58.5, 30.0]))
     assert "## Point-in-time recovery (WAL_ARCHIVE_TIMEOUT=60 s)" in text
-    assert "120 of 3,000 acknowledged rows lost" in text
+    assert "`restore --time latest --yes` (3 runs): 120 of 3,000 acknowledged rows lost" in text
     assert "acknowledged 12.0 s, 58.5 s, 30.0 s before the destruction" in text
     assert "100,000 rows: base backup 4.25 s; `restore --time MOMENT --yes`" in text
     assert "| db CPU under that load, s per minute | 9.00 | 8.00 |" in text

@@ -391,6 +391,10 @@ def _render_tasks(result: dict) -> list[str]:
     return lines
 
 
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
 def _render_recovery(result: dict) -> list[str]:
     """Point-in-time recovery (tools/bench/recovery.py): a lost data volume,
     a restore to a moment, and what the WAL archive costs."""
@@ -407,7 +411,7 @@ def _render_recovery(result: dict) -> list[str]:
         "",
         (
             f"Data volume destroyed at a random moment under the write load, then "
-            f"`restore --time latest --yes` ({len(lost['runs'])} runs): "
+            f"`restore --time latest --yes` ({_count(len(lost['runs']), 'run')}): "
             f"{lost['lost']:,} of {lost['acknowledged']:,} acknowledged rows lost; the last "
             f"acknowledged row that came back was acknowledged {rpos} before the destruction "
             f"(the oldest lost one {oldest}); the restore took "
@@ -431,7 +435,7 @@ def _render_archive_cost(cost: dict, total: int | None) -> list[str]:
     on, off = (
         next(run for run in cost["load"] if run["archiving"] is flag) for flag in (True, False)
     )
-    segments = f"{rest['segments']} segment{'' if rest['segments'] == 1 else 's'} archived"
+    segments = f"{_count(rest['segments'], 'segment')} archived"
     rows = [
         ("rows written per minute (load client)", f"{on['rows_per_min']:.0f}",
          f"{off['rows_per_min']:.0f}"),
