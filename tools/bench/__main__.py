@@ -34,7 +34,8 @@ from tools.bench import (
 from tools.bench.load import NativeGunicorn
 from tools.throwaway import REPO_DIR, ThrowawayStack, production_settings
 
-# Repetitions and durations; a full run takes about 15 minutes on 2 cores.
+# Repetitions and durations; a full run took about 15 minutes on 2 cores
+# before the recovery lines, which add about 7 (estimated from --quick).
 PROFILES = {
     "full": {
         "cold": 3,
