@@ -195,13 +195,17 @@ def wake_archive_timeout(box: ThrowawayStack) -> None:
     box.psql("prod", "CHECKPOINT")
 
 
-def destroy_data(box: ThrowawayStack) -> None:
+def destroy_data(box: ThrowawayStack) -> float:
     """The data volume lost: db's container and its data volume removed
-    (the archive's volume stays)."""
+    (the archive's volume stays). The time.monotonic() of the destruction:
+    when the removal began, which kills the container's processes at once
+    (the rest of it, most of the second it takes under load, is cleanup)."""
     db = _db(box)
     volume = _volume_at(db, _db_env(box)["PGBACKREST_PG1_PATH"])
+    destroyed_at = time.monotonic()
     for argv in (["docker", "rm", "--force", db["Id"]], ["docker", "volume", "rm", volume]):
         subprocess.run(argv, capture_output=True, check=True)
+    return destroyed_at
 
 
 def lose_the_volume(box: ThrowawayStack, delay: float) -> dict:
@@ -209,8 +213,7 @@ def lose_the_volume(box: ThrowawayStack, delay: float) -> dict:
     ``restore --time latest --yes``: what came back (``loss``)."""
     with traffic.traffic(box.web_url(""), headers=THROUGH_PROXY, slow_share=0.0) as client:
         time.sleep(delay)
-        destroy_data(box)
-        destroyed_at = time.monotonic()
+        destroyed_at = destroy_data(box)
     started = time.monotonic()
     box.run_sh("-0", "restore", "--time", "latest", "--yes")
     restore_s = round(time.monotonic() - started, 2)
