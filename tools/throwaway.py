@@ -3,7 +3,7 @@ ports and secrets of its own, driven the way a user drives it (sh run.sh).
 
 The one harness of the end-to-end tests (tests/plugins/stack.py) and the
 benchmark (tools/bench/). It never touches the checkout's own stack, data
-or files; ``close()`` deletes the copy's containers, volumes, image and
+or files; ``close()`` deletes the copy's containers, volumes, images and
 folder, and nothing else.
 """
 
@@ -345,4 +345,13 @@ class ThrowawayStack:
         subprocess.run(
             ["docker", "image", "rm", *(tags or [self.image])], capture_output=True, check=False
         )
+        # The other images Compose built for the project (db, backup), by its label.
+        built = subprocess.run(
+            ["docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}", "--filter", label],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.split()
+        if built:
+            subprocess.run(["docker", "image", "rm", *built], capture_output=True, check=False)
         shutil.rmtree(self.tmp, ignore_errors=True)

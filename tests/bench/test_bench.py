@@ -10,6 +10,7 @@ import pytest
 from tools.bench.__main__ import _setting
 from tools.bench.image import base_image
 from tools.bench.load import parse_wrk
+from tools.bench.recovery import archiving_off, du_bytes, load_cost, loss, summarise_rpo
 from tools.bench.report import budget, render
 from tools.bench.startup import first_healthy, parse_deps_reused
 from tools.bench.throughput import ratios, summarise
@@ -269,3 +270,103 @@ def test_render_shows_the_task_figures():
     assert "| no-op tasks per second, 2 workers (1000 tasks) | 520 |" in text
     assert "| p50 480 ms, p99 990 ms | max 1001 ms |" in text
     assert "| a worker's memory at rest | 61 MiB | |" in text
+
+
+def test_loss_counts_the_acknowledged_rows_missing_and_how_far_back_they_go():
+    names = ["a", "b", "c", "d", "e"]
+    at = [10.0, 11.0, 12.5, 12.0, 13.0]  # d committed before c, acknowledged after
+    result = loss(names, at, recovered={"a", "b", "c", "x"}, destroyed_at=14.0)
+    assert result["acknowledged"] == 5
+    assert result["lost"] == 2
+    assert result["rpo_s"] == 1.5  # from c, the last acknowledged row that came back
+    assert result["oldest_lost_s"] == 2.0  # d
+    assert result["last_acknowledged_s"] == 1.0
+    assert result["lost_before_kept"] == 1
+    nothing = loss(names, at, recovered=set(names), destroyed_at=14.0)
+    assert nothing["lost"] == 0 and nothing["oldest_lost_s"] is None and nothing["rpo_s"] == 1.0
+    everything = loss(names, at, recovered=set(), destroyed_at=14.0)
+    assert everything["rpo_s"] is None and everything["oldest_lost_s"] == 4.0
+
+
+def test_archiving_off_changes_only_the_archive_mode():
+    command = ["postgres", "-c", "archive_mode=on", "-c", "archive_timeout=60"]
+    assert archiving_off(command) == [
+        "postgres",
+        "-c",
+        "archive_mode=off",
+        "-c",
+        "archive_timeout=60",
+    ]
+    with pytest.raises(RuntimeError, match="archiving on"):
+        archiving_off(["postgres"])
+
+
+def test_du_and_the_load_figures_per_minute():
+    assert du_bytes("123456\t/var/lib/pgbackrest\n") == 123456
+    run = {"archiving": True, "seconds": 30, "rows": 1500, "db_cpu_s": 6.0,
+           "archiver_cpu_s": 0.5, "archive_bytes": 3_000_000}  # fmt: skip
+    cost = load_cost(run)
+    assert cost["rows_per_min"] == 3000
+    assert cost["db_cpu_per_min"] == 12.0
+    assert cost["archiver_cpu_per_min"] == 1.0
+    assert cost["archive_bytes_per_min"] == 6_000_000
+    assert cost["db_cpu_ms_per_row"] == 4.0
+    off = load_cost({**run, "archiving": False, "archiver_cpu_s": None, "archive_bytes": None})
+    assert "archiver_cpu_per_min" not in off and "archive_bytes_per_min" not in off
+
+
+def _with_recovery(rpos: list[float | None]) -> dict:
+    runs = [{"delay_s": 30.0, "restore_s": 20.0 + n, "acknowledged": 1000, "lost": 40,
+             "rpo_s": rpo, "oldest_lost_s": None if rpo is None else rpo + 0.2,
+             "last_acknowledged_s": 0.1, "lost_before_kept": 0}
+            for n, rpo in enumerate(rpos)]  # fmt: skip
+    on = load_cost({"archiving": True, "seconds": 60, "rows": 6000, "db_cpu_s": 9.0,
+                    "archiver_cpu_s": 0.6, "archive_bytes": 2_500_000})  # fmt: skip
+    off = load_cost({"archiving": False, "seconds": 60, "rows": 6100, "db_cpu_s": 8.0,
+                     "archiver_cpu_s": None, "archive_bytes": None})  # fmt: skip
+    rest = {"seconds": 60, "archive_bytes": 50_000, "segments": 1,
+            "archive_bytes_per_hour": 3_000_000}  # fmt: skip
+    return {
+        **_result(),
+        "recovery": {
+            "wal_archive_timeout_s": 60,
+            "rows": 100_000,
+            "base_backup_s": 4.25,
+            "to_moment": {
+                "runs": [{"rows": 100_000, "restore_s": 25.5}],
+                "restore_s": {"median": 25.5},
+            },
+            "lost_volume": {"runs": runs, **summarise_rpo(runs)},
+            "cost": {"at_rest": rest, "load": [on, off]},
+            "archive_total_bytes": 40_000_000,
+        },
+    }
+
+
+def test_summarise_rpo_takes_the_median_and_the_worst():
+    summary = _with_recovery([12.0, 58.5, 30.0, None])["recovery"]["lost_volume"]
+    assert summary["rpo_s"] == {"median": 30.0, "max": 58.5}
+    assert summary["lost"] == 160 and summary["acknowledged"] == 4000
+    assert summary["restore_s"] == {"median": 21.5}
+
+
+def test_the_rpo_line_is_judged_against_wal_archive_timeout():
+    line = "acknowledged writes lost with the data volume (RPO, max of 3)"
+    rows = {row["line"]: row for row in budget(_with_recovery([12.0, 58.5, 30.0]))}
+    assert rows[line]["target"] == "≤ 60 s (WAL_ARCHIVE_TIMEOUT)"
+    assert rows[line]["ok"] is True
+    late = {row["line"]: row for row in budget(_with_recovery([12.0, 61.0, 30.0]))}
+    assert late[line]["ok"] is False
+    assert "RPO" not in "".join(row["line"] for row in budget(_result()))
+
+
+def test_render_shows_the_recovery_figures():
+    text = render(_with_recovery([12.0, 58.5, 30.0]))
+    assert "## Point-in-time recovery (WAL_ARCHIVE_TIMEOUT=60 s)" in text
+    assert "`restore --time latest --yes` (3 runs): 120 of 3,000 acknowledged rows lost" in text
+    assert "acknowledged 12.0 s, 58.5 s, 30.0 s before the destruction" in text
+    assert "100,000 rows: base backup 4.25 s; `restore --time MOMENT --yes`" in text
+    assert "| db CPU under that load, s per minute | 9.00 | 8.00 |" in text
+    assert "| db CPU per row written, ms | 1.50 | 1.31 |" in text
+    assert "| archive growth under that load, per minute | 2.50 MB | – |" in text
+    assert "(60 s, 1 segment archived), per hour | 3.00 MB | – |" in text

@@ -2,7 +2,7 @@
 
 tools/bench/README.md says what is measured and how. Runs in a throwaway copy
 of the repository with its own Compose project, ports and secrets; deletes
-that copy's containers, volumes and image at the end. Writes
+that copy's containers, volumes and images at the end. Writes
 DIR/<time>.json and the Markdown table beside it.
 """
 
@@ -25,6 +25,7 @@ from tools.bench import (
     image,
     machine,
     media,
+    recovery,
     report,
     startup,
     tasks,
@@ -33,7 +34,8 @@ from tools.bench import (
 from tools.bench.load import NativeGunicorn
 from tools.throwaway import REPO_DIR, ThrowawayStack, production_settings
 
-# Repetitions and durations; a full run takes about 15 minutes on 2 cores.
+# Repetitions and durations; a full run took about 15 minutes on 2 cores
+# before the recovery lines, which add about 7 (estimated from --quick).
 PROFILES = {
     "full": {
         "cold": 3,
@@ -49,6 +51,13 @@ PROFILES = {
         "deploy_baseline_s": 10,
         "tasks": 1000,
         "tasks_reps": 3,
+        # Point-in-time recovery (recovery.py): the stack's own
+        # WAL_ARCHIVE_TIMEOUT (None), so that the RPO is what users get.
+        "wal_archive_timeout": None,
+        "pitr_reps": 2,
+        "rpo_reps": 3,
+        "archive_rest_s": 60,
+        "archive_load_s": 45,
     },
     "quick": {
         "cold": 1,
@@ -64,6 +73,11 @@ PROFILES = {
         "deploy_baseline_s": 5,
         "tasks": 200,
         "tasks_reps": 1,
+        "wal_archive_timeout": 5,
+        "pitr_reps": 1,
+        "rpo_reps": 1,
+        "archive_rest_s": 15,
+        "archive_load_s": 15,
     },
 }
 # Container environment that belongs to the image, not to the settings.
@@ -228,6 +242,8 @@ def run(profile: dict, quick: bool, settings: dict[str, str]) -> dict:
         result["tasks"] = tasks.measure(box, profile["tasks"], profile["tasks_reps"])
         say("uploads: backup and restore of 1,000 files beside 100,000 rows")
         result["media"]["backup"] = media.backup_and_restore(box)
+        say("point-in-time recovery: restore --time, a lost data volume, the archive's cost")
+        result["recovery"] = recovery.measure(box, profile)
         box.run_sh("-0", "down")
 
         say("development stack: runserver, autoreload, tests")
@@ -253,7 +269,7 @@ def run(profile: dict, quick: bool, settings: dict[str, str]) -> dict:
             "test_s": devloop.test_suite(box, profile["tests"]),
         }
     finally:
-        say("removing the throwaway copy's containers, volumes and image")
+        say("removing the throwaway copy's containers, volumes and images")
         box.close()
     result["load_average"]["end"] = machine.load_average()
     result["finished_at"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -56,6 +56,19 @@ def children(pid: int) -> list[int]:
     return sorted(child for child, (parent, _) in _processes().items() if parent == pid)
 
 
+def named_child(pid: int, word: str) -> int | None:
+    """The child of ``pid`` whose command line holds ``word`` (PostgreSQL's
+    processes name their role: "postgres: archiver ..."); None: none."""
+    for child in children(pid):
+        try:
+            argv = (PROC / str(child) / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if word.encode() in argv:
+            return child
+    return None
+
+
 def container_cpu_limit(inspect: dict) -> float | None:
     """CPUs' worth of time a container may use (docker inspect); None: no limit."""
     host = inspect["HostConfig"]

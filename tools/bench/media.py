@@ -54,17 +54,24 @@ def serve(box: ThrowawayStack, reps: int, seconds: int) -> dict:
     return result
 
 
+def seed_rows(box: ThrowawayStack, rows: int) -> int:
+    """Fill production's catalogue up to ``rows`` rows (none added when it
+    has them already); the count after."""
+    box.psql(
+        "prod",
+        "INSERT INTO catalog_item (name, description, created_at) "
+        "SELECT 'row ' || g, repeat('lorem ipsum ', 8), now() "
+        f"FROM generate_series(1, {rows} - (SELECT count(*) FROM catalog_item)) AS g",
+    )
+    return int(box.psql("prod", "SELECT count(*) FROM catalog_item"))
+
+
 def backup_and_restore(box: ThrowawayStack) -> dict:
     """Seconds of `backup` and of `restore --yes` with BACKUP_FILES files of
     FILE_BYTES on the media volume and BACKUP_ROWS rows in the database; the
     restore is checked (row count, file count) so that a fast failure is
     never a figure."""
-    box.psql(
-        "prod",
-        "INSERT INTO catalog_item (name, description, created_at) "
-        "SELECT 'row ' || g, repeat('lorem ipsum ', 8), now() "
-        f"FROM generate_series(1, {BACKUP_ROWS} - (SELECT count(*) FROM catalog_item)) AS g",
-    )
+    seed_rows(box, BACKUP_ROWS)
     web = box.web_service()
     write_files(box, web, *(f"backup/{n:05d}.bin" for n in range(BACKUP_FILES)))
     rows = box.psql("prod", "SELECT count(*) FROM catalog_item")

@@ -68,7 +68,7 @@ def budget(result: dict) -> list[dict]:
             )
         )
     rows.append(_line("`run.sh test` warm (no e2e)", "≤ 15 s", tests, "s", _at_most(tests, 15)))
-    return rows + _proxy_lines(result) + _deploy_lines(result)
+    return rows + _proxy_lines(result) + _deploy_lines(result) + _recovery_lines(result)
 
 
 def _ratio_lines(result: dict, pair: str, minimum: float, label: str = "") -> list[dict]:
@@ -147,6 +147,26 @@ def _deploy_lines(result: dict) -> list[dict]:
     ]
 
 
+def _recovery_lines(result: dict) -> list[dict]:
+    """The recovery point a lost data volume costs (tools/bench/recovery.py),
+    against the bound compose.yml gives it: WAL_ARCHIVE_TIMEOUT."""
+    recovery = result.get("recovery")
+    if not recovery:
+        return []
+    timeout = recovery["wal_archive_timeout_s"]
+    runs = len(recovery["lost_volume"]["runs"])
+    worst = _get(recovery, "lost_volume", "rpo_s", "max")
+    return [
+        _line(
+            f"acknowledged writes lost with the data volume (RPO, max of {runs})",
+            f"≤ {timeout} s (WAL_ARCHIVE_TIMEOUT)",
+            worst,
+            "s",
+            _at_most(worst, timeout),
+        )
+    ]
+
+
 def _fmt(value, unit: str = "") -> str:
     if value is None:
         return "–"
@@ -200,7 +220,7 @@ def render(result: dict) -> str:
         )
     lines += (
         _render_startup(result) + _render_image(result) + _render_http(result)
-        + _render_media(result) + _render_tasks(result)
+        + _render_media(result) + _render_tasks(result) + _render_recovery(result)
     )  # fmt: skip
     return "\n".join(lines) + "\n"
 
@@ -368,4 +388,73 @@ def _render_tasks(result: dict) -> list[str]:
         )
     if tasks.get("memory_mib") is not None:
         lines.append(f"| a worker's memory at rest | {tasks['memory_mib']:.0f} MiB | |")
+    return lines
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
+def _render_recovery(result: dict) -> list[str]:
+    """Point-in-time recovery (tools/bench/recovery.py): a lost data volume,
+    a restore to a moment, and what the WAL archive costs."""
+    recovery = result.get("recovery")
+    if not recovery:
+        return []
+    lost, moment = recovery["lost_volume"], recovery["to_moment"]
+    timeout = recovery["wal_archive_timeout_s"]
+    rpos = ", ".join(_fmt(run["rpo_s"], "s") for run in lost["runs"])
+    oldest = ", ".join(_fmt(run["oldest_lost_s"], "s") for run in lost["runs"])
+    lines = [
+        "",
+        f"## Point-in-time recovery (WAL_ARCHIVE_TIMEOUT={timeout} s)",
+        "",
+        (
+            f"Data volume destroyed at a random moment under the write load, then "
+            f"`restore --time latest --yes` ({_count(len(lost['runs']), 'run')}): "
+            f"{lost['lost']:,} of {lost['acknowledged']:,} acknowledged rows lost; the last "
+            f"acknowledged row that came back was acknowledged {rpos} before the destruction "
+            f"(the oldest lost one {oldest}); the restore took "
+            f"{_fmt(lost['restore_s']['median'], 's')} (median)."
+        ),
+        "",
+        (
+            f"{recovery['rows']:,} rows: base backup {_fmt(recovery['base_backup_s'], 's')}; "
+            f"`restore --time MOMENT --yes` after the table was emptied "
+            f"{_fmt(moment['restore_s']['median'], 's')} (runs: "
+            f"{', '.join(_fmt(run['restore_s'], 's') for run in moment['runs'])}; its pre-restore "
+            "backup included), every row back."
+        ),
+    ]
+    return lines + _render_archive_cost(recovery["cost"], recovery.get("archive_total_bytes"))
+
+
+def _render_archive_cost(cost: dict, total: int | None) -> list[str]:
+    """The archive's disk and CPU, with archiving on against off."""
+    rest = cost["at_rest"]
+    on, off = (
+        next(run for run in cost["load"] if run["archiving"] is flag) for flag in (True, False)
+    )
+    segments = f"{_count(rest['segments'], 'segment')} archived"
+    rows = [
+        ("rows written per minute (load client)", f"{on['rows_per_min']:.0f}",
+         f"{off['rows_per_min']:.0f}"),
+        ("db CPU under that load, s per minute", f"{on['db_cpu_per_min']:.2f}",
+         f"{off['db_cpu_per_min']:.2f}"),
+        ("db CPU per row written, ms", _fmt(on["db_cpu_ms_per_row"]),
+         _fmt(off["db_cpu_ms_per_row"])),
+        ("the archiver's own CPU (archive-push included), s per minute",
+         _fmt(on.get("archiver_cpu_per_min")), "–"),
+        ("archive growth under that load, per minute",
+         f"{on['archive_bytes_per_min'] / MB:.2f} MB", "–"),
+        (f"archive growth at rest ({rest['seconds']:.0f} s, {segments}), per hour",
+         f"{rest['archive_bytes_per_hour'] / MB:.2f} MB", "–"),
+    ]  # fmt: skip
+    lines = ["", "| what archiving costs | archiving on | off |", "| --- | --- | --- |"]
+    lines += [f"| {label} | {with_it} | {without} |" for label, with_it, without in rows]
+    if total is not None:
+        lines += [
+            "",
+            f"The archive's volume held {total / MB:.1f} MB at the end (base backups included).",
+        ]
     return lines
