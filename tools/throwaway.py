@@ -137,6 +137,17 @@ def copy_repository(target: Path, skip_prefix: str | None = None) -> None:
             shutil.copy2(source, target / name)
 
 
+def _listed(args: list[str]) -> list[str]:
+    """What a docker listing prints, one name a word."""
+    done = subprocess.run(["docker", *args], capture_output=True, text=True, check=False)
+    return done.stdout.split()
+
+
+def _remove(args: list[str], names: list[str]) -> None:
+    if names:
+        subprocess.run(["docker", *args, *names], capture_output=True, check=False)
+
+
 class ThrowawayStack:
     """A copy of the repository in a temporary folder, as project ``<prefix><hex>``."""
 
@@ -307,51 +318,18 @@ class ThrowawayStack:
         """Delete this copy's containers, volumes, images and folder; nothing else."""
         # Every container the project label names goes, one-off ones too.
         label = f"label=com.docker.compose.project={self.project}"
-        containers = subprocess.run(
-            ["docker", "ps", "-aq", "--filter", label], capture_output=True, text=True, check=False
-        ).stdout.split()
-        if containers:
-            subprocess.run(
-                ["docker", "rm", "--force", *containers], capture_output=True, check=False
-            )
+        _remove(["rm", "--force"], _listed(["ps", "-aq", "--filter", label]))
         self.compose(
             "dev", "--profile", "*", "down", "--volumes", "--remove-orphans", "--timeout", "5",
             check=False,
         )  # fmt: skip
         # down with the dev files leaves db-prod-data: every volume the
         # project label still names goes too.
-        volumes = subprocess.run(
-            ["docker", "volume", "ls", "-q", "--filter", label],
-            capture_output=True,
-            text=True,
-            check=False,
-        ).stdout.split()
-        if volumes:
-            subprocess.run(["docker", "volume", "rm", *volumes], capture_output=True, check=False)
-        # The web image under every tag: :latest and the releases run.sh -0 tagged.
-        tags = subprocess.run(
-            [
-                "docker",
-                "image",
-                "ls",
-                "--format",
-                "{{.Repository}}:{{.Tag}}",
-                self.image.split(":")[0],
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-        ).stdout.split()
-        subprocess.run(
-            ["docker", "image", "rm", *(tags or [self.image])], capture_output=True, check=False
-        )
-        # The other images Compose built for the project (db, backup), by its label.
-        built = subprocess.run(
-            ["docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}", "--filter", label],
-            capture_output=True,
-            text=True,
-            check=False,
-        ).stdout.split()
-        if built:
-            subprocess.run(["docker", "image", "rm", *built], capture_output=True, check=False)
+        _remove(["volume", "rm"], _listed(["volume", "ls", "-q", "--filter", label]))
+        # The web image under every tag: :latest and the releases run.sh -0
+        # tagged; then the other images Compose built for it (db, backup).
+        image_ls = ["image", "ls", "--format", "{{.Repository}}:{{.Tag}}"]
+        tags = _listed([*image_ls, self.image.split(":")[0]])
+        _remove(["image", "rm"], tags or [self.image])
+        _remove(["image", "rm"], _listed([*image_ls, "--filter", label]))
         shutil.rmtree(self.tmp, ignore_errors=True)

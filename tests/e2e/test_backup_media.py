@@ -59,6 +59,14 @@ def media_listing(stack) -> str:
     return in_web(stack, "sh", "-c", LIST_MEDIA)
 
 
+def insert_items(stack, prefix: str, count: int = 300) -> None:
+    stack.psql(
+        "prod",
+        "INSERT INTO catalog_item (name, description, created_at) "
+        f"SELECT '{prefix} ' || g, md5(g::text), now() FROM generate_series(1, {count}) g",
+    )
+
+
 def rows_checksum(stack) -> str:
     rows = stack.psql("prod", "COPY (SELECT * FROM catalog_item ORDER BY id) TO STDOUT")
     return hashlib.sha256(rows.encode()).hexdigest()
@@ -78,11 +86,7 @@ def backups(stack) -> set[str]:
 
 def test_drill_both_volumes_deleted_rows_and_every_upload_come_back(prod):
     assert in_web(prod, "python", "-c", WRITE_UPLOADS).strip() == str(UPLOADS)
-    prod.psql(
-        "prod",
-        "INSERT INTO catalog_item (name, description, created_at) "
-        "SELECT 'item ' || g, md5(g::text), now() FROM generate_series(1, 300) g",
-    )
+    insert_items(prod, "item")
     files_before, rows_before = media_listing(prod), rows_checksum(prod)
     assert files_before.count("\n") > UPLOADS and "top level file with spaces.txt" in files_before
 

@@ -13,7 +13,14 @@ import subprocess
 import time
 
 import pytest
-from test_backup_media import UPLOADS, WRITE_UPLOADS, in_web, media_listing, rows_checksum
+from test_backup_media import (
+    UPLOADS,
+    WRITE_UPLOADS,
+    in_web,
+    insert_items,
+    media_listing,
+    rows_checksum,
+)
 
 from tools.throwaway import production_settings
 
@@ -95,11 +102,7 @@ def listed(stack) -> list[str]:
 
 def test_a_backup_lands_in_the_bucket_encrypted_and_comes_back_on_a_bare_server(site):
     assert in_web(site, "python", "-c", WRITE_UPLOADS).strip() == str(UPLOADS)
-    site.psql(
-        "prod",
-        "INSERT INTO catalog_item (name, description, created_at) "
-        "SELECT 'offsite ' || g, md5(g::text), now() FROM generate_series(1, 300) g",
-    )
+    insert_items(site, "offsite")
     files_before, rows_before = media_listing(site), rows_checksum(site)
 
     backup = site.run_sh("-0", "backup")
