@@ -130,6 +130,7 @@ def test_only_the_proxy_ports_are_published(prod):
     assert published.pop("db") == []
     assert published.pop("media") == []
     assert published.pop("worker") == []
+    assert published.pop("backup") == []
     assert published == {} or published == {"migrate": []}
 
     ports = would_be_ports(prod)
@@ -202,9 +203,9 @@ def test_containers_are_hardened_and_limited_as_configured(prod):
     }
     web = prod.web_service()
     assert (
-        {"db", web, "worker", "proxy", "media"}
+        {"db", web, "worker", "proxy", "media", "backup"}
         <= set(containers)
-        <= {"db", "migrate", web, "worker", "proxy", "media"}
+        <= {"db", "migrate", web, "worker", "proxy", "media", "backup"}
     )
     for service, host in containers.items():
         assert host["SecurityOpt"] == ["no-new-privileges:true"], service
@@ -239,6 +240,11 @@ def test_containers_are_hardened_and_limited_as_configured(prod):
     )
     assert media.stdout.split() == ["65534", "CapEff:", "0000000000000000"]
     assert containers["media"]["Memory"] == 128 * 1024 * 1024
+    # The scheduled backups: root with two capabilities, to write BACKUP_DIR
+    # as its owner (compose.yml), and nothing else.
+    assert sorted(containers["backup"]["CapAdd"]) == ["CAP_CHOWN", "CAP_DAC_OVERRIDE"]
+    assert containers["backup"]["Memory"] == 512 * 1024 * 1024
+    assert containers["backup"]["PidsLimit"] == 64
 
 
 def test_web_writes_only_to_its_tmpfs_and_the_media_volume(prod):
