@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 
 from tools.bench.__main__ import _setting
+from tools.bench.budget import budget
 from tools.bench.image import base_image
 from tools.bench.load import parse_wrk
 from tools.bench.recovery import archiving_off, du_bytes, load_cost, loss, summarise_rpo
-from tools.bench.report import budget, render
+from tools.bench.report import render
 from tools.bench.startup import first_healthy, parse_deps_reused
 from tools.bench.throughput import ratios, summarise
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from tools import traffic
 from tools.bench import (
+    budget,
     cpu,
     deploys,
     devloop,
@@ -273,7 +274,7 @@ def run(profile: dict, quick: bool, settings: dict[str, str]) -> dict:
         box.close()
     result["load_average"]["end"] = machine.load_average()
     result["finished_at"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    result["budget"] = report.budget(result)
+    result["budget"] = budget.budget(result)
     return result
 
 

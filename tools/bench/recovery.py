@@ -36,7 +36,6 @@ from tools.throwaway import THROUGH_PROXY, ThrowawayStack
 
 TRAFFIC_ROWS = "catalog_item WHERE name LIKE 'traffic-%'"  # the load client's rows
 SETTLE_S = 5.0  # of load before the random moment, so that rows are being written
-MB = 1_000_000
 
 
 def _say(message: str) -> None:
