@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from driver import media, offsite, pitr, verify
+from driver import media, offsite, pitr, schedule, verify
 from driver.console import Refused, UsageError, confirm, say
 from driver.database import Database, locked
 from driver.media import Media
@@ -319,7 +319,7 @@ def _restore_to_time(project: Project, when: str, assume_yes: bool) -> int:
         recovery = pitr.Pitr(project)
         cluster, running = recovery.plan(moment)
         database = Database(project)
-        at = "the end of its archive" if moment is None else pitr.shown(moment)
+        at = "the end of its archive" if moment is None else schedule.stamp(moment)
         if not assume_yes:
             earlier = (
                 "" if cluster.stanza == running else " (the database that ran before this one)"

@@ -101,7 +101,7 @@ def backup_name(data_mode: str, database: str, when: datetime, label: str = "") 
     return f"{data_mode}-{database}-{stamp}{'-' + label if label else ''}.dump"
 
 
-def _ours(names: list[str], prefix: str) -> list[str]:
+def ours(names: list[str], prefix: str) -> list[str]:
     """The dumps of this mode and database (``prefix``), newest first."""
     ours = [n for n in names if n.startswith(prefix) and BACKUP_NAME.match(n[len(prefix) :])]
     return sorted(ours, reverse=True)
@@ -111,9 +111,9 @@ def kept_for_media(names: list[str], prefix: str, keep: int) -> str:
     """The newest backup that has a media archive when it is not among the
     newest ``keep`` (database-only pre-migrate dumps pushed it out): it is
     kept anyway, so that retention never removes every copy of the uploads."""
-    ours = _ours(names, prefix)
-    with_media = [n for n in ours if media.archive_name(n) in names]
-    if keep <= 0 or not with_media or with_media[0] in ours[:keep]:
+    mine = ours(names, prefix)
+    with_media = [n for n in mine if media.archive_name(n) in names]
+    if keep <= 0 or not with_media or with_media[0] in mine[:keep]:
         return ""
     return with_media[0]
 
@@ -124,7 +124,7 @@ def to_prune(names: list[str], prefix: str, keep: int) -> list[str]:
     if keep <= 0:
         return []
     spared = kept_for_media(names, prefix, keep)
-    return [n for n in _ours(names, prefix)[keep:] if n != spared]
+    return [n for n in ours(names, prefix)[keep:] if n != spared]
 
 
 @contextmanager

@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass
 
 from driver import media
-from driver.database import BACKUP_NAME, to_prune
+from driver.database import BACKUP_NAME, ours, to_prune
 
 REMOTE = "offsite"  # rclone's name for the bucket's provider
 ENV_PREFIX = f"RCLONE_CONFIG_{REMOTE.upper()}_"
@@ -159,8 +159,7 @@ def check_name(name: str) -> str:
 def backups(objects: list[str], prefix: str) -> list[str]:
     """The dumps of this mode and database (``prefix``) in the bucket, by
     backup name, newest first."""
-    names = sorted({plain(o) for o in objects}, reverse=True)
-    return [n for n in names if n.startswith(prefix) and BACKUP_NAME.match(n[len(prefix) :])]
+    return ours(sorted({plain(o) for o in objects}), prefix)
 
 
 def find(objects: list[str], name: str) -> str:

@@ -25,6 +25,7 @@ from driver.compose import Compose
 from driver.console import Refused, say
 from driver.project import Project
 from driver.runner import Argv
+from driver.schedule import stamp
 
 RECOVERY_WAIT = 600  # seconds for the replay to end
 LATEST = "latest"
@@ -82,10 +83,6 @@ def parse_time(text: str) -> datetime | None:
 def target(moment: datetime) -> str:
     """The moment as pgBackRest and PostgreSQL read it."""
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f+00")
-
-
-def shown(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 ARCHIVER_SQL = (
@@ -159,7 +156,7 @@ def choose(found: list[Cluster], running: str, moment: datetime | None) -> Clust
             )
         return others[-1]
     if moment > datetime.now(timezone.utc):
-        raise Refused(f"--time {shown(moment)} is in the future")
+        raise Refused(f"--time {stamp(moment)} is in the future")
     current = next((c for c in backed if c.stanza == running), None)
     if current is not None and current.first is not None and current.first <= moment:
         return current
@@ -172,15 +169,15 @@ def choose(found: list[Cluster], running: str, moment: datetime | None) -> Clust
         oldest = backed[0].first
         assert oldest is not None
         raise Refused(
-            f"--time {shown(moment)} is before the oldest base backup ({shown(oldest)}): "
+            f"--time {stamp(moment)} is before the oldest base backup ({stamp(oldest)}): "
             "the archive cannot go back that far"
         )
     cluster = earlier[-1]
     assert cluster.last is not None
     if moment > cluster.last:
         raise Refused(
-            f"--time {shown(moment)} falls in a database that no longer runs, after its last "
-            f"base backup ({shown(cluster.last)}), and its archive may end before then: "
+            f"--time {stamp(moment)} falls in a database that no longer runs, after its last "
+            f"base backup ({stamp(cluster.last)}), and its archive may end before then: "
             "sh run.sh -0 restore --time latest brings it back to the end of its archive"
         )
     return cluster
@@ -249,7 +246,7 @@ class Pitr:
             say("the moment could not be reached (above): replaying the archive to its end instead")
             if self.replay(cluster.stanza, None):
                 raise Refused(
-                    f"--time {shown(moment)} could not be reached (sh run.sh -0 logs db); db is "
+                    f"--time {stamp(moment)} could not be reached (sh run.sh -0 logs db); db is "
                     "back at the end of the archive"
                     + (", as it was before the restore" if cluster.stanza == running else "")
                 )

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from driver import media
 from driver.console import Refused, say, size_text
-from driver.database import BACKUP_NAME, drop_sql, table_count_sql
+from driver.database import drop_sql, ours, table_count_sql
 
 if TYPE_CHECKING:
     from driver.database import Database
@@ -99,11 +99,8 @@ def differences(expected: dict[str, Table], restored: dict[str, Table]) -> list[
 
 def latest(directory: Path, prefix: str) -> Path | None:
     """The newest dump of this mode and database in BACKUP_DIR."""
-    ours = sorted(
-        (p for p in directory.glob(f"{prefix}*") if BACKUP_NAME.match(p.name[len(prefix) :])),
-        key=lambda p: p.name,
-    )
-    return ours[-1] if ours else None
+    found = ours([p.name for p in directory.iterdir()], prefix) if directory.is_dir() else []
+    return directory / found[0] if found else None
 
 
 class Verify:
