@@ -1,16 +1,20 @@
 """The bucket of BACKUP_S3_BUCKET, in the backup container: offsite.py's
 command lines (rclone, age) run, the dump streamed through age into rclone
 when a recipient is set, never a copy in /tmp. scheduled.py calls it after
-each scheduled backup, and for sh run.sh's upload, list and fetch."""
+each scheduled backup, and for sh run.sh's upload, list and fetch; and
+ArchiveCopy keeps the WAL archive's copy there (wal_offsite.py)."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
+import stat
 import subprocess
+import tempfile
 from pathlib import Path
 
-from driver import media, offsite
+from driver import media, offsite, wal_offsite
 
 BACKUP_DIR = Path("/backups")  # the service's mount of BACKUP_DIR
 
@@ -64,7 +68,8 @@ class Offsite:
         self.target = offsite.target(env)
         self.env = {**env, **offsite.rclone_env(env, secret(env, "BACKUP_S3_SECRET_ACCESS_KEY"))}
 
-    def _run(self, argv: list[str]) -> str:
+    def run(self, argv: list[str]) -> str:
+        """rclone's (or age's) output; RuntimeError when it fails."""
         done = subprocess.run(argv, check=False, capture_output=True, env=self.env)
         if done.returncode:
             raise RuntimeError(_failure(argv, done.stderr, done.returncode))
@@ -72,7 +77,7 @@ class Offsite:
 
     def objects(self) -> list[str]:
         assert self.target is not None
-        return self._run(offsite.list_argv(self.target)).splitlines()
+        return self.run(offsite.list_argv(self.target)).splitlines()
 
     def upload(self, dump: Path) -> None:
         """The dump and its media archive (when there is one), each
@@ -85,23 +90,30 @@ class Offsite:
         for path in (dump, media.archive_path(dump)):
             if not path.is_file():
                 continue
-            name = target.object_name(path.name)
-            if target.recipient:
-                with open(path, "rb") as source:
-                    _pipe(
-                        offsite.encrypt_argv(target.recipient),
-                        offsite.upload_argv(target, name),
-                        source.fileno(), subprocess.DEVNULL, self.env,
-                    )  # fmt: skip
-            else:
-                self._run(offsite.upload_argv(target, name, str(path)))
+            name = self.send(path, path.name)
             print(f"uploaded {target.shown(name)}")
+
+    def send(self, path: Path, name: str) -> str:
+        """The file as object ``name`` (``name.age``, through age, when a
+        recipient is set: streamed, never a copy in /tmp); the object's name."""
+        target = self.target
+        assert target is not None
+        name = target.object_name(name)
+        if target.recipient:
+            with open(path, "rb") as source:
+                _pipe(
+                    offsite.encrypt_argv(target.recipient), offsite.upload_argv(target, name),
+                    source.fileno(), subprocess.DEVNULL, self.env,
+                )  # fmt: skip
+        else:
+            self.run(offsite.upload_argv(target, name, str(path)))
+        return name
 
     def prune(self, prefix: str, keep: int) -> None:
         """BACKUP_KEEP in the bucket: local retention's rule."""
         assert self.target is not None
         for name in offsite.to_delete(self.objects(), prefix, keep):
-            self._run(offsite.delete_argv(self.target, name))
+            self.run(offsite.delete_argv(self.target, name))
             print(f"removed old backup {self.target.shown(name)} (BACKUP_KEEP={keep})")
 
     def fetch(self, name: str, prefix: str) -> None:
@@ -154,3 +166,141 @@ class Offsite:
             give(self.directory, partial)
             partial.rename(path)
             print(f"downloaded {target.shown(remote)} into BACKUP_DIR as {local}")
+
+
+class ArchiveCopy:
+    """The WAL archive's copy in the bucket (wal_offsite.py), from the
+    archive volume mounted at ``root``: ``sync`` in the service's loop,
+    ``fetch`` in a one-off container with the volume writable."""
+
+    def __init__(self, bucket: Offsite, root: Path):
+        assert bucket.target is not None
+        self.bucket = bucket
+        self.target = bucket.target
+        self.root = root
+        self.remote: set[str] | None = None  # the folder's objects; None: list them again
+        self.sent: dict[str, wal_offsite.Signature] = {}  # the .info files, as uploaded
+        self.before: set[str] = set()  # the volume's files at the last sync that worked
+
+    def local(self) -> dict[str, wal_offsite.Signature]:
+        """The volume's files under archive/ and backup/ (symbolic links,
+        such as backup/STANZA/latest, are left out); OSError when a folder
+        cannot be read, rather than its files counted as expired."""
+
+        def unreadable(error: OSError) -> None:
+            raise error
+
+        found = {}
+        for top in wal_offsite.TOPS:
+            if not (self.root / top).is_dir():  # no stanza yet
+                continue
+            for folder, _, files in os.walk(self.root / top, onerror=unreadable):
+                for name in files:
+                    path = Path(folder) / name
+                    try:
+                        info = path.lstat()
+                    except FileNotFoundError:  # expired meanwhile
+                        continue
+                    if stat.S_ISREG(info.st_mode):
+                        found[str(path.relative_to(self.root))] = (info.st_size, info.st_mtime_ns)
+        return found
+
+    def _listing(self, lines: list[str]) -> str:
+        listing = Path(tempfile.mkstemp(prefix="wal-", suffix=".list")[1])
+        listing.write_text("".join(f"{line}\n" for line in lines))
+        return str(listing)
+
+    def _objects(self) -> set[str]:
+        return set(self.bucket.run(wal_offsite.list_argv(self.target)).splitlines())
+
+    def sync(self) -> int:
+        """Upload what the volume has and the bucket not, delete what
+        pgBackRest expired; the number of files uploaded. On any failure
+        RuntimeError (or OSError), and the next call lists the bucket again."""
+        try:
+            if self.remote is None:
+                self.remote = self._objects()
+            local = self.local()
+            plan = wal_offsite.sync_plan(local, self.remote, self.sent, self.before)
+            self._upload(plan.uploads)
+            for path in plan.uploads:
+                if wal_offsite.is_info(path):
+                    self.sent[path] = local[path]
+                self.remote.add(self.target.object_name(path))
+            if plan.deletes:
+                listing = self._listing(plan.deletes)
+                try:
+                    self.bucket.run(wal_offsite.delete_argv(self.target, listing))
+                finally:
+                    os.unlink(listing)
+                self.remote -= set(plan.deletes)
+            self.before = set(local)
+            return len(plan.uploads)
+        except BaseException:
+            self.remote = None
+            raise
+
+    def _upload(self, paths: list[str]) -> None:
+        if self.target.recipient:  # each through age on its way, in order
+            for path in paths:
+                self.bucket.send(self.root / path, f"{wal_offsite.FOLDER}/{path}")
+            return
+        for batch in wal_offsite.batches(paths):  # one rclone run a group
+            listing = self._listing(batch)
+            try:
+                argv = wal_offsite.copy_argv(
+                    str(self.root), wal_offsite.folder(self.target), listing
+                )
+                self.bucket.run(argv)
+            finally:
+                os.unlink(listing)
+
+    def fetch(self) -> list[str]:
+        """The stanzas the bucket holds and the volume does not, downloaded
+        (and decrypted with the identity at offsite.IDENTITY) into a staging
+        folder of the volume, given the volume's owner, then moved into
+        place, archive.info last; the stanzas fetched."""
+        try:
+            objects = wal_offsite.fetch_plan(self._objects(), self.local())
+        except ValueError as error:
+            raise RuntimeError(str(error)) from None
+        stanzas = sorted({wal_offsite.stanza_of(offsite.plain(o)) for o in objects})
+        if not stanzas:
+            return []
+        encrypted = any(o.endswith(offsite.AGE_SUFFIX) for o in objects)
+        if encrypted and not Path(offsite.IDENTITY).is_file():
+            raise RuntimeError(
+                "the WAL archive in the bucket is encrypted: give the age identity file "
+                "(--identity FILE)"
+            )
+        staging = self.root / ".fetch"
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir()
+        listing = self._listing(objects)
+        try:
+            folder = wal_offsite.folder(self.target)
+            self.bucket.run(wal_offsite.copy_argv(folder, str(staging), listing))
+        finally:
+            os.unlink(listing)
+        for name in objects:
+            if name.endswith(offsite.AGE_SUFFIX):
+                encrypted_file = staging / name
+                plain_file = staging / offsite.plain(name)
+                self.bucket.run(
+                    [*offsite.decrypt_argv(), "--output", str(plain_file), str(encrypted_file)]
+                )
+                encrypted_file.unlink()
+        owner = self.root.stat()
+        for top in wal_offsite.TOPS:
+            (self.root / top).mkdir(mode=0o750, exist_ok=True)
+            os.chown(self.root / top, owner.st_uid, owner.st_gid)
+        for folder_, dirs, files in os.walk(staging):
+            for entry in dirs + files:
+                path = Path(folder_) / entry
+                path.chmod(0o750 if path.is_dir() else 0o640)  # first: no FOWNER after chown
+                os.chown(path, owner.st_uid, owner.st_gid)
+        for top in ("backup", "archive"):  # archive.info last: the stanza whole only then
+            for stanza in stanzas:
+                (staging / top / stanza).rename(self.root / top / stanza)
+        shutil.rmtree(staging)
+        return stanzas

@@ -72,7 +72,7 @@ def logs(project: Project, args: list[str]) -> int:
 
 
 def ps(project: Project, args: list[str]) -> int:
-    """List the stack's containers with their health (alias: status), and in production how WAL archiving and the last scheduled backup go."""
+    """List the stack's containers with their health (alias: status), and in production how WAL archiving, the last scheduled backup and the WAL archive's copy in the bucket go."""
     project.prepare_existing()
     status = project.runner.attach(project.compose("--profile", "*", "ps", "--all", *args))
     if project.current.is_prod:
@@ -80,7 +80,8 @@ def ps(project: Project, args: list[str]) -> int:
             found = Pitr(project).archiver()
             if found is not None:
                 say(found[1])
-        say(schedule.status_line(last_scheduled(project)))
+        for line in schedule.status_lines(last_scheduled(project)):
+            say(line)
     return status
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from driver import media, offsite, pitr, schedule, verify
+from driver import bucket_commands, media, offsite, pitr, schedule, verify
 from driver.console import Refused, UsageError, confirm, say
 from driver.database import Database, locked
 from driver.media import Media
@@ -46,8 +46,8 @@ def backup(project: Project, args: list[str]) -> int:
         return _verify(project, args[1:])
     if args == ["--list-bucket"]:
         project.prepare_existing()
-        _require_bucket(project)
-        if not _in_backup_service(project, "list"):
+        bucket_commands.require(project)
+        if not bucket_commands.in_backup_service(project, "list"):
             raise Refused("listing the bucket failed (above)")
         return 0
     if args:
@@ -94,7 +94,9 @@ def _backup_with_media(project: Project, label: str = "", keep: Path | None = No
     dump = database.backup(label)
     Media(project).backup(dump)
     database.prune(keep=keep)
-    if _bucket(project) and not _in_backup_service(project, "upload", dump.name):
+    if bucket_commands.configured(project) and not bucket_commands.in_backup_service(
+        project, "upload", dump.name
+    ):
         lost = f"the copy off the host failed (above): {dump} is in BACKUP_DIR only"
         if keep is None:
             raise Refused(lost)
@@ -102,50 +104,8 @@ def _backup_with_media(project: Project, label: str = "", keep: Path | None = No
     return dump
 
 
-# -- the bucket (BACKUP_S3_BUCKET): rclone and age in the backup image ------------------
-
-
-def _bucket(project: Project) -> str:
-    return project.settings.backup.get("BACKUP_S3_BUCKET", "").strip()
-
-
-def _require_bucket(project: Project) -> None:
-    if not _bucket(project):
-        raise Refused(
-            f"BACKUP_S3_BUCKET is not set in {project.settings.env_label}: no copies off the "
-            "host (README, Backups and restore)"
-        )
-
-
-def _in_backup_service(project: Project, *args: str, volumes: tuple[str, ...] = ()) -> bool:
-    """``python3 -m driver.scheduled ARGS`` in a one-off container of the
-    backup service: its settings, BACKUP_DIR and tools."""
-    argv = project.compose.one_off(
-        "backup", "python3", "-m", "driver.scheduled", *args, volumes=volumes
-    )
-    return project.runner.run(argv, capture=False).ok
-
-
-def _fetch(project: Project, name: str, identity: str) -> Path:
-    """restore --from-bucket: backup ``name`` (and its media archive) from
-    the bucket into BACKUP_DIR, decrypted with ``identity``; its path."""
-    project.prepare_existing()
-    _require_bucket(project)
-    volumes: tuple[str, ...] = ()
-    if identity:
-        key = (project.caller_dir / identity).resolve()
-        if not key.is_file():
-            raise Refused(f"no such age identity file: {key}")
-        volumes = (f"{key}:{offsite.IDENTITY}:ro",)
-    directory = Database(project).backup_dir
-    directory.mkdir(parents=True, exist_ok=True)
-    if not _in_backup_service(project, "fetch", name, volumes=volumes):
-        raise Refused("the download from the bucket failed (above); nothing was changed")
-    return directory / name
-
-
 def restore(project: Project, args: list[str]) -> int:
-    """Replace MODE's database, and its uploads, with a backup FILE, one from the bucket (--from-bucket NAME [--identity FILE]), or the database as it was at --time TIME (or latest), after you type its name (--yes: no question); web and the workers are stopped meanwhile.
+    """Replace MODE's database, and its uploads, with a backup FILE, one from the bucket (--from-bucket NAME [--identity FILE]), or the database as it was at --time TIME (or latest; --archive-from-bucket: the WAL archive from the bucket), after you type its name (--yes: no question); web and the workers are stopped meanwhile.
 
     The dump is checked first (pg_restore --list), and so is FILE's media
     archive when one is beside it (FILE with .media.tar for .dump: a tar
@@ -171,16 +131,24 @@ def restore(project: Project, args: list[str]) -> int:
     it) and its media archive are downloaded from BACKUP_S3_BUCKET into
     BACKUP_DIR first, decrypted with the age identity file --identity FILE
     when they are NAME.age; then restored as FILE would be.
+
+    --archive-from-bucket, with --time: first the WAL archives the bucket
+    holds and this server's archive volume lacks are downloaded into it
+    (decrypted with --identity FILE): after the server was lost whole,
+    --time latest brings the database back to the end of that copy.
     """
     files: list[str] = []
     assume_yes = False
     when: str | None = None
     from_bucket: str | None = None
     identity = ""
+    archive_from_bucket = False
     words = iter(args)
     for arg in words:
         if arg in ("-y", "--yes"):
             assume_yes = True
+        elif arg == "--archive-from-bucket":
+            archive_from_bucket = True
         elif arg in ("--from-bucket", "--identity"):
             value = next(words, None)
             if value is None or value.startswith("-"):
@@ -204,12 +172,14 @@ def restore(project: Project, args: list[str]) -> int:
             raise UsageError(f"restore takes one FILE; got {files[0]} and {arg}")
         else:
             files.append(arg)
-    if identity and from_bucket is None:
-        raise UsageError("restore --identity goes with --from-bucket NAME")
+    if identity and from_bucket is None and not archive_from_bucket:
+        raise UsageError("restore --identity goes with --from-bucket NAME or --archive-from-bucket")
+    if archive_from_bucket and when is None:
+        raise UsageError("restore --archive-from-bucket goes with --time TIME (or latest)")
     if when is not None:
         if files or from_bucket is not None:
             raise UsageError("restore takes a backup FILE or --time TIME, not both")
-        return _restore_to_time(project, when, assume_yes)
+        return _restore_to_time(project, when, assume_yes, archive_from_bucket, identity)
     if from_bucket is not None:
         if files:
             raise UsageError("restore takes a backup FILE or --from-bucket NAME, not both")
@@ -217,7 +187,7 @@ def restore(project: Project, args: list[str]) -> int:
             name = offsite.check_name(from_bucket)
         except ValueError as error:
             raise UsageError(str(error)) from None
-        files.append(str(_fetch(project, name, identity)))
+        files.append(str(bucket_commands.fetch(project, name, identity)))
     if not files:
         raise UsageError(
             "restore needs a backup FILE, e.g. sh run.sh -0 restore "
@@ -307,11 +277,16 @@ def _stop_writers(project: Project) -> list[Container]:
     return stopped
 
 
-def _restore_to_time(project: Project, when: str, assume_yes: bool) -> int:
-    """restore --time: the database as it was at ``when``, from the WAL archive."""
+def _restore_to_time(
+    project: Project, when: str, assume_yes: bool, from_bucket: bool, identity: str
+) -> int:
+    """restore --time: the database as it was at ``when``, from the WAL
+    archive (``from_bucket``: fetched from the bucket first)."""
     moment = pitr.parse_time(when)
     if not project.current.is_prod:
         raise Refused("restore --time is production's: sh run.sh -0 restore --time TIME")
+    if from_bucket:
+        bucket_commands.fetch_archive(project, identity)
     project.prepare_existing()
     with locked(Database(project).backup_dir):
         project.require_stack_db("restore --time")

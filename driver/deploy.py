@@ -108,10 +108,10 @@ def last_scheduled(project: Project) -> schedule.Status | None:
 
 
 def scheduled_backups_warning(project: Project) -> None:
-    """Say so when the last scheduled backup failed."""
+    """Say so when the last scheduled backup, or the WAL archive's copy, failed."""
     status = last_scheduled(project)
     if schedule.problem(status):
-        say(f"warning: {schedule.status_line(status)}")
+        say(f"warning: {'; '.join(schedule.status_lines(status))}")
 
 
 class Deploy:

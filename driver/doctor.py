@@ -116,11 +116,11 @@ class Doctor:
 
     def scheduled(self) -> None:
         status = last_scheduled(self.project)
-        line = schedule.status_line(status).removeprefix("scheduled backups: ")
+        line = "; ".join(schedule.status_lines(status))
         if schedule.problem(status):
-            self.bad(f"scheduled backups: {line} (sh run.sh -0 logs backup)")
+            self.bad(f"{line} (sh run.sh -0 logs backup)")
         else:
-            self.ok(f"scheduled backups: {line}")
+            self.ok(line)
 
     def settings_present(self, read: set[str] | None) -> None:
         """The env file sets what .env.example sets (of what the mode reads)."""

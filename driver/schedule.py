@@ -63,7 +63,9 @@ def parse_schedule(text: str) -> Schedule | None:
 @dataclass
 class Status:
     """The last scheduled run: when, whether it succeeded, what it wrote or
-    what failed; and when the next one is due."""
+    what failed; and when the next one is due. With a bucket, the WAL
+    archive's copy there too: when it last took new files, or why it
+    failed (wal_offsite.py)."""
 
     next_at: str = ""
     last_at: str = ""
@@ -71,6 +73,8 @@ class Status:
     seconds: float = 0.0
     dump: str = ""
     error: str = ""
+    archive_copied_at: str = ""
+    archive_error: str = ""
 
 
 def status_name(data_mode: str, database: str) -> str:
@@ -104,8 +108,11 @@ def overdue(status: Status, now: datetime | None = None) -> bool:
 
 
 def problem(status: Status | None, now: datetime | None = None) -> bool:
-    """Should it be loud: the last run failed, or the next is long overdue."""
-    return status is not None and (not status.ok or overdue(status, now))
+    """Should it be loud: the last run failed, the next is long overdue, or
+    the WAL archive's copy in the bucket fails."""
+    return status is not None and (
+        not status.ok or overdue(status, now) or bool(status.archive_error)
+    )
 
 
 def status_line(status: Status | None, now: datetime | None = None) -> str:
@@ -120,3 +127,17 @@ def status_line(status: Status | None, now: datetime | None = None) -> str:
     if not status.ok:
         return f"scheduled backups: the last one FAILED at {status.last_at}: {status.error}{due}"
     return f"scheduled backups: the last one succeeded at {status.last_at} ({status.dump}){due}"
+
+
+def archive_copy_line(status: Status | None) -> str:
+    """One line on the WAL archive's copy in the bucket ('' : none is made)."""
+    if status is None or not (status.archive_copied_at or status.archive_error):
+        return ""
+    if status.archive_error:
+        return f"WAL archive in the bucket: the copy FAILS: {status.archive_error}"
+    return f"WAL archive in the bucket: copied (the last new files at {status.archive_copied_at})"
+
+
+def status_lines(status: Status | None) -> list[str]:
+    """status_line, and archive_copy_line when a copy is made."""
+    return [line for line in (status_line(status), archive_copy_line(status)) if line]

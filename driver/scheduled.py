@@ -10,7 +10,9 @@ WAL archive (``pgbackrest-pitr backup`` in the db container, through SQL), after
 pgBackRest expires what PITR_BASE_BACKUPS_KEEP lets go. With BACKUP_S3_BUCKET
 the dump and its media archive are uploaded too (encrypted with age to
 BACKUP_AGE_RECIPIENT when set) and BACKUP_KEEP applies in the bucket
-(offsite.py); a failed upload fails the run. The outcome of each
+(offsite.py); a failed upload fails the run. Between runs, every
+WAL_ARCHIVE_TIMEOUT seconds, the WAL archive's new files go to the bucket
+too (wal_offsite.py, bucket.ArchiveCopy). The outcome of each
 run goes to ``.<mode>-<db>-scheduled.json`` in BACKUP_DIR: a failed run makes
 the service unhealthy (``health``), shows in ``sh run.sh -0 status``, and the
 next ``sh run.sh -0`` says so.
@@ -23,6 +25,9 @@ next ``sh run.sh -0`` says so.
     python3 -m driver.scheduled fetch NAME    NAME (and its media archive) from the
                                          bucket into BACKUP_DIR, decrypted with the
                                          identity at offsite.IDENTITY when NAME.age
+    python3 -m driver.scheduled fetch-archive [DIR]   the WAL archives the bucket
+                                         holds and the archive volume (mounted
+                                         writable at DIR) lacks
 
 The service runs as root with two capabilities, CHOWN and DAC_OVERRIDE: it
 writes into BACKUP_DIR, a host directory of whatever owner, and gives each
@@ -41,8 +46,8 @@ from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 
-from driver import media, offsite
-from driver.bucket import BACKUP_DIR, Offsite, give, secret
+from driver import media, offsite, wal_offsite
+from driver.bucket import BACKUP_DIR, ArchiveCopy, Offsite, give, secret
 from driver.console import Refused
 from driver.database import backup_keep, backup_name, kept_for_media, locked, to_prune
 from driver.schedule import (
@@ -60,6 +65,7 @@ from driver.settings import FILESYSTEM
 LABEL = "scheduled"
 MEDIA_ROOT = media.MEDIA_ROOT  # the service's mount of the media volume
 OWN_STATUS = Path("/tmp/backup-status.json")  # its tmpfs: the health check reads it
+WAL_ROOT = Path(wal_offsite.MOUNT)
 # COPY FROM PROGRAM reads each line whole: no delimiter or quote in its text.
 RAW_LINES = "(FORMAT csv, DELIMITER E'\\x02', QUOTE E'\\x01')"
 # -- one run (in the backup container) -----------------------------------------------
@@ -194,6 +200,38 @@ def _save(path: Path, status: Status) -> None:
     OWN_STATUS.write_text(text)
 
 
+class _Copier:
+    """The WAL archive's copy, every WAL_ARCHIVE_TIMEOUT seconds; its outcome
+    in the status (saved when it changes)."""
+
+    def __init__(self, copy: ArchiveCopy, interval: float, path: Path):
+        self.copy, self.interval, self.path = copy, interval, path
+
+    def __call__(self, status: Status) -> None:
+        try:
+            copied = self.copy.sync()
+        except (OSError, RuntimeError) as error:
+            if not status.archive_error:
+                print(f"backup: the WAL archive's copy in the bucket failed: {error}")
+            status.archive_error = str(error)
+            _save(self.path, status)
+            return
+        if copied or status.archive_error:
+            status.archive_error = ""
+            status.archive_copied_at = stamp(datetime.now(timezone.utc))
+            _save(self.path, status)
+
+
+def _archive_copy(run: Run, env: dict[str, str]) -> _Copier | None:
+    """With a bucket and the archive volume mounted, its copier."""
+    if run.offsite.target is None or not WAL_ROOT.is_dir():
+        return None
+    interval = wal_offsite.interval(env.get("WAL_ARCHIVE_TIMEOUT", ""))
+    path = BACKUP_DIR / status_name(run.mode, run.database)
+    fail_fast = Offsite({**env, **wal_offsite.FAIL_FAST}, run.directory)
+    return _Copier(ArchiveCopy(fail_fast, WAL_ROOT), interval, path)
+
+
 def _bucket(run: Run, command: str, args: list[str]) -> int:
     """upload NAME, list, fetch NAME: the host's sh run.sh runs them in a
     one-off container of the service."""
@@ -206,6 +244,15 @@ def _bucket(run: Run, command: str, args: list[str]) -> int:
             objects = offsite_.objects()
             for name in offsite.backups(objects, run.prefix):
                 print(offsite.find(objects, name))
+            return 0
+        if command == "fetch-archive":
+            root = Path(args[0]) if len(args) == 1 else WAL_ROOT
+            fetched = ArchiveCopy(offsite_, root).fetch()
+            print(
+                f"fetched the WAL archive of {', '.join(fetched)} from the bucket"
+                if fetched
+                else "the bucket holds no WAL archive that the archive volume lacks"
+            )
             return 0
         if len(args) != 1:
             print(f"backup: {command} takes one NAME", file=sys.stderr)
@@ -237,7 +284,7 @@ def main(argv: list[str]) -> int:
     except (ValueError, Refused) as error:
         print(f"backup: {error}", file=sys.stderr)
         return 2
-    if command in ("upload", "list", "fetch"):
+    if command in ("upload", "list", "fetch", "fetch-archive"):
         return _bucket(run, command, argv[1:])
     if command == "once":
         status = run()
@@ -249,19 +296,26 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     run.clean()
     status = read_status(path) or Status()
+    copier = _archive_copy(run, env)
+    if copier is None:  # no copy (any more): nothing of one to report
+        status.archive_copied_at = status.archive_error = ""
     if schedule is None:
-        status.next_at = ""
-        _save(path, status)
-        print("backup: BACKUP_SCHEDULE=off: no scheduled backups; sleeping")
-        while True:
-            time.sleep(3600)
+        print("backup: BACKUP_SCHEDULE=off: no scheduled backups")
     while True:
-        due = schedule.next_run(datetime.now(timezone.utc))
-        status.next_at = stamp(due)
+        due = None if schedule is None else schedule.next_run(datetime.now(timezone.utc))
+        status.next_at = "" if due is None else stamp(due)
         _save(path, status)
-        print(f"backup: next at {status.next_at}")
-        time.sleep(max(0.0, (due - datetime.now(timezone.utc)).total_seconds()))
-        status = run()
+        if due is not None:
+            print(f"backup: next at {status.next_at}")
+        # Meanwhile, the WAL archive's new files go to the bucket.
+        while due is None or datetime.now(timezone.utc) < due:
+            if copier is not None:
+                copier(status)
+            left = 3600.0 if due is None else (due - datetime.now(timezone.utc)).total_seconds()
+            time.sleep(max(0.0, min(left, copier.interval if copier else left)))
+        last = status
+        status = run()  # saved at the top of the loop; its base backup copied right after
+        status.archive_copied_at, status.archive_error = last.archive_copied_at, last.archive_error
         print(status_line(status))
 
 

@@ -36,6 +36,10 @@ USAGE_ERRORS = [
         ["-0", "restore", "a.dump", "--from-bucket", "prod-app-20260101T000000Z.dump"],
         "restore takes a backup FILE or --from-bucket NAME, not both",
     ),
+    (
+        ["-0", "restore", "--archive-from-bucket", "a.dump"],
+        "restore --archive-from-bucket goes with --time TIME",
+    ),
     (["swarm"], "swarm takes one of: deploy, config, status, backup, rm"),
     (["swarm", "up"], "swarm takes one of: deploy, config, status, backup, rm"),
     (["swarm", "deploy", "--yes"], "unknown option for swarm deploy: --yes"),

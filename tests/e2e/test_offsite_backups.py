@@ -3,9 +3,11 @@ with a SeaweedFS S3 server as the bucket (the dev overlay's s3 image, here
 a service of the copy's own override file, on the project's network, its
 data in a volume of its own): every backup lands in the bucket encrypted
 with age; with the local backups and both volumes deleted, restore
---from-bucket brings back every row and upload; the scheduled backups
-upload too, BACKUP_KEEP holds in the bucket, and a failed upload fails the
-run."""
+--from-bucket brings back every row and upload; the WAL archive's copy in
+the bucket, encrypted too, brings the database back after the server is
+lost whole (restore --time latest --archive-from-bucket); the scheduled
+backups upload too, BACKUP_KEEP holds in the bucket, and a failed upload
+fails the run, as does a failing copy of the archive."""
 
 import json
 import re
@@ -49,6 +51,7 @@ volumes:
   offsite-data: {{}}
 """
 EVERY = 20  # seconds: BACKUP_SCHEDULE=every 20s
+ARCHIVE_TIMEOUT = 5  # seconds: WAL_ARCHIVE_TIMEOUT, and how often the archive is copied
 
 
 def start_offsite(stack) -> None:
@@ -61,7 +64,9 @@ def site(own_stack):
     text = override.read_text() if override.exists() else "services:\n"
     assert text.rstrip().splitlines()[-1].startswith("      "), "the override ends inside services"
     override.write_text(text.rstrip() + "\n" + OFFSITE_SERVICE)
-    own_stack.write_env(**production_settings(BACKUP_SCHEDULE="off"))
+    own_stack.write_env(
+        **production_settings(BACKUP_SCHEDULE="off", WAL_ARCHIVE_TIMEOUT=str(ARCHIVE_TIMEOUT))
+    )
     own_stack.run_sh("-0")
     start_offsite(own_stack)
     image = f"{own_stack.project}-backup:latest"
@@ -89,11 +94,12 @@ def key_file(stack):
     return stack.tmp / "backup-key.txt"
 
 
-def bucket_object(stack, name: str) -> bytes:
-    """An object as the bucket holds it (SeaweedFS's filer serves it raw)."""
+def bucket_object(stack, name: str, check: bool = True) -> bytes:
+    """An object as the bucket holds it (SeaweedFS's filer serves it raw);
+    b'' when it is not there and not ``check``."""
     url = f"http://127.0.0.1:8888/buckets/{BUCKET}/{stack.project}/{name}"
     argv = stack.compose_command("prod", "exec", "-T", "offsite", "wget", "-q", "-O", "-", url)
-    return subprocess.run(argv, cwd=stack.root, capture_output=True, check=True).stdout
+    return subprocess.run(argv, cwd=stack.root, capture_output=True, check=check).stdout
 
 
 def listed(stack) -> list[str]:
@@ -141,6 +147,61 @@ def test_a_backup_lands_in_the_bucket_encrypted_and_comes_back_on_a_bare_server(
     assert rows_checksum(site) == rows_before
 
 
+def in_db(stack, *argv: str) -> str:
+    return stack.compose("prod", "exec", "-T", "--user", "postgres", "db", *argv).stdout.strip()
+
+
+def test_the_wal_archive_in_the_bucket_brings_back_a_server_lost_whole(site):
+    insert_items(site, "archived")
+    rows_before = rows_checksum(site)
+    # The segment that holds those rows, once db has archived it (within
+    # WAL_ARCHIVE_TIMEOUT), must reach the bucket within as long again.
+    segment = site.psql("prod", "SELECT pg_walfile_name(pg_current_wal_lsn())")
+    stanza = in_db(site, "pgbackrest-pitr", "stanza")
+    deadline = time.monotonic() + 24 * ARCHIVE_TIMEOUT
+    copied = b""
+    while time.monotonic() < deadline and not copied:
+        found = in_db(
+            site, "find", f"/var/lib/pgbackrest/archive/{stanza}", "-name", f"{segment}-*"
+        )
+        if found:
+            name = "wal/" + found.removeprefix("/var/lib/pgbackrest/") + ".age"
+            copied = bucket_object(site, name, check=False)
+        time.sleep(1)
+    assert copied.startswith(b"age-encryption.org/v1\n"), f"{segment} not in the bucket"
+    status = site.run_sh("-0", "status").stderr
+    assert "WAL archive in the bucket: copied (the last new files at" in status
+
+    # The disaster: the server goes, with its backups and every volume; the
+    # bucket stays. A bare server starts a new, empty database.
+    site.run_sh("-0", "down")
+    for path in (site.root / "backups").iterdir():
+        path.unlink()
+    roles = ("media-prod-data", "db-prod-data", "db-prod-wal")
+    volumes = [f"{site.project}_{role}" for role in roles]
+    subprocess.run(["docker", "volume", "rm", *volumes], check=True, capture_output=True)
+    site.run_sh("-0")
+    start_offsite(site)
+    assert site.psql("prod", "SELECT count(*) FROM catalog_item") == "0"
+
+    argv = ("-0", "restore", "--time", "latest", "--archive-from-bucket", "--yes")
+    without = site.run_sh(*argv, check=False)
+    assert without.returncode == 1
+    assert "the WAL archive in the bucket is encrypted: give the age identity file" in (
+        without.stdout + without.stderr
+    )
+    restore = site.run_sh(*argv, "--identity", str(key_file(site)))
+    print(f"restore --time latest from the bucket's archive: {restore.seconds:.1f} s")
+    assert "fetched the WAL archive of db-" in restore.stdout
+    assert rows_checksum(site) == rows_before
+    # Archiving goes on, into the recovered database's archive, fetched
+    # whole and owned by postgres.
+    assert in_db(site, "find", "/var/lib/pgbackrest", "!", "-user", "postgres") == ""
+    recovered = in_db(site, "pgbackrest-pitr", "stanza")
+    assert recovered == stanza  # the lost server's database, running again
+    in_db(site, "pgbackrest", f"--stanza={recovered}", "check")
+
+
 def test_scheduled_backups_upload_and_the_bucket_keeps_backup_keep(site):
     site.set_env(BACKUP_SCHEDULE=f"every {EVERY}s", BACKUP_KEEP="2")
     site.run_sh("-0")
@@ -171,4 +232,14 @@ def test_a_failed_upload_fails_the_scheduled_run(site):
         raise AssertionError(f"no failed scheduled run: {last}")
     assert last["error"].startswith("rclone failed"), last
     assert "the last one FAILED at" in site.run_sh("-0", "status").stderr
+    # New WAL cannot reach the bucket either: the copy says so, loudly.
+    insert_items(site, "unsent")
+    deadline = time.monotonic() + 24 * ARCHIVE_TIMEOUT
+    while time.monotonic() < deadline:
+        last = json.loads(path.read_text())
+        if last["archive_error"]:
+            break
+        time.sleep(2)
+    assert last["archive_error"].startswith("rclone failed"), last
+    assert "the copy FAILS: rclone failed" in site.run_sh("-0", "status").stderr
     start_offsite(site)

@@ -245,6 +245,9 @@ def test_containers_are_hardened_and_limited_as_configured(prod):
     assert sorted(containers["backup"]["CapAdd"]) == ["CAP_CHOWN", "CAP_DAC_OVERRIDE"]
     assert containers["backup"]["Memory"] == 512 * 1024 * 1024
     assert containers["backup"]["PidsLimit"] == 64
+    # It reads the WAL archive (for its copy in a bucket) and never writes it.
+    wal = prod.compose("prod", "exec", "-T", "backup", "touch", "/srv/wal/x", check=False)
+    assert wal.returncode != 0 and "Read-only file system" in wal.stderr
 
 
 def test_web_writes_only_to_its_tmpfs_and_the_media_volume(prod):
