@@ -90,6 +90,10 @@ def test_production_runs_a_pushed_release_on_its_host():
 
 
 def test_filled_in_secrets_are_never_committed():
+    inside = ["git", "rev-parse", "--is-inside-work-tree"]
+    if subprocess.run(inside, cwd=kube.REPO_DIR, capture_output=True, check=False).returncode:
+        # A copy outside git (the benchmark's throwaway stack) commits nothing.
+        pytest.skip("not a git checkout: git's ignore rules do not apply")
     for name in kube.secret_keys():
         path = f"kubernetes/secrets/{name}.env"
         done = subprocess.run(["git", "check-ignore", "-q", path], cwd=kube.REPO_DIR, check=False)
