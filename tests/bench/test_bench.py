@@ -11,7 +11,14 @@ from tools.bench.__main__ import _setting
 from tools.bench.budget import budget
 from tools.bench.image import base_image
 from tools.bench.load import parse_wrk
-from tools.bench.recovery import archiving_off, du_bytes, load_cost, loss, summarise_rpo
+from tools.bench.recovery import (
+    archiving_off,
+    du_bytes,
+    load_cost,
+    loss,
+    lost_window,
+    summarise_rpo,
+)
 from tools.bench.report import render
 from tools.bench.startup import first_healthy, parse_deps_reused
 from tools.bench.throughput import ratios, summarise
@@ -346,9 +353,16 @@ def _with_recovery(rpos: list[float | None]) -> dict:
 
 def test_summarise_rpo_takes_the_median_and_the_worst():
     summary = _with_recovery([12.0, 58.5, 30.0, None])["recovery"]["lost_volume"]
-    assert summary["rpo_s"] == {"median": 30.0, "max": 58.5}
+    assert summary["rpo_s"] == {"median": 30.2, "max": 58.7}  # back to the oldest lost row
     assert summary["lost"] == 160 and summary["acknowledged"] == 4000
     assert summary["restore_s"] == {"median": 21.5}
+
+
+def test_a_loss_before_any_segment_switch_counts_the_whole_load():
+    everything = {"rpo_s": None, "oldest_lost_s": 37.2, "lost": 349, "acknowledged": 349}
+    assert lost_window(everything) == 37.2
+    assert lost_window({"rpo_s": 5.04, "oldest_lost_s": 4.61}) == 5.04
+    assert lost_window({"rpo_s": 1.0, "oldest_lost_s": None}) == 1.0
 
 
 def test_the_rpo_line_is_judged_against_wal_archive_timeout():

@@ -87,9 +87,19 @@ def per_minute(value: float, seconds: float) -> float:
     return round(value * 60 / seconds, 3)
 
 
+def lost_window(run: dict) -> float | None:
+    """The seconds of acknowledged writes a repetition lost: back to the
+    oldest lost row, or to the last one that came back, whichever is
+    longer. When every row was lost (the volume went before the first
+    segment switch) it is the whole load: a lower bound."""
+    figures = [run[key] for key in ("rpo_s", "oldest_lost_s") if run.get(key) is not None]
+    return max(figures, default=None)
+
+
 def summarise_rpo(runs: list[dict]) -> dict:
-    """Median and maximum RPO over the repetitions, and the rows lost."""
-    rpos = [run["rpo_s"] for run in runs if run["rpo_s"] is not None]
+    """Median and maximum RPO (``lost_window``) over the repetitions, and
+    the rows lost."""
+    rpos = [w for w in map(lost_window, runs) if w is not None]
     return {
         "rpo_s": {"median": statistics.median(rpos), "max": max(rpos)} if rpos else None,
         "lost": sum(run["lost"] for run in runs),
@@ -307,6 +317,10 @@ def measure(box: ThrowawayStack, profile: dict) -> dict:
         )
         runs.append(lose_the_volume(box, delay))
     result["lost_volume"] = {"runs": runs, **summarise_rpo(runs)}
-    result["cost"] = costs(box, profile["archive_rest_s"], profile["archive_load_s"])
+    # At least two timeouts long, so that segments are switched and archived.
+    rest_s, load_s = (
+        max(profile[key], 2 * timeout) for key in ("archive_rest_s", "archive_load_s")
+    )
+    result["cost"] = costs(box, rest_s, load_s)
     result["archive_total_bytes"] = archive_bytes(box)
     return result
