@@ -34,6 +34,9 @@ INSPECT_FORMAT = (
 )
 LOG_LINES = 30
 SLOTS = ("web", "web-alt")
+# Three of the worker's health checks (compose.yml: every 10 s) and its
+# heartbeat's 15 s: long enough for a worker whose loop stalled to pass again.
+WORKER_RECOVERY_WAIT = 45
 
 
 def other_slot(slot: str) -> str:
@@ -61,6 +64,14 @@ def service_ids_argv(project: str, service: str) -> Argv:
 
 def inspect_argv(ids: list[str]) -> Argv:
     return ["docker", "inspect", "--format", INSPECT_FORMAT, *ids]
+
+
+HEALTH_FORMAT = "{{if .State.Health}}{{.State.Health.Status}}{{end}}"
+
+
+def health_argv(ids: list[str]) -> Argv:
+    """Each container's health (healthy, unhealthy, starting; empty: no check)."""
+    return ["docker", "inspect", "--format", HEALTH_FORMAT, *ids]
 
 
 def parse_containers(output: str) -> list[Container]:
@@ -197,11 +208,30 @@ class Rollout:
         """The workers (WORKER_REPLICAS) on the image and settings of now:
         Compose replaces those that differ, each after its running tasks end,
         and leaves the others."""
+        self.await_recovering_workers()
         if not self.runner.run(self.compose.up("--no-deps", "worker"), capture=False).ok:
             raise Refused(
                 "the worker did not start or get healthy (above; sh run.sh -0 logs worker); "
                 "web is in service and tasks wait in the queue until a worker runs"
             )
+
+    def await_recovering_workers(self) -> None:
+        """A running worker marked unhealthy (its loop stalled while db was
+        away, say) gets WORKER_RECOVERY_WAIT seconds to pass its health check
+        again: Compose's --wait fails at once on a stale unhealthy mark."""
+        deadline = time.monotonic() + WORKER_RECOVERY_WAIT
+        said = False
+        while time.monotonic() < deadline:
+            ids = [c.id for c in self.running("worker")]
+            if not ids:
+                return
+            health = self.runner.run(health_argv(ids), quiet=True).stdout.split()
+            if "unhealthy" not in health:
+                return
+            if not said:
+                say("the worker is unhealthy: waiting for its next health checks")
+                said = True
+            time.sleep(1)
 
     def put_web_in_service(self) -> None:
         slots = self.slots()

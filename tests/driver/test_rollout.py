@@ -149,6 +149,19 @@ def test_workers_that_do_not_start_are_reported_with_web_in_service(switching):
         rollout_.ensure_workers()
 
 
+def test_an_unhealthy_worker_gets_its_next_health_checks_before_the_up(switching, monkeypatch):
+    rollout_, runner, _ = switching
+    worker = "w0rker\t/proj-worker-1\trunning\tsha256:new\t0\th-worker\tworker\n"
+    runner.answers.insert(0, (has("label=com.docker.compose.service=worker"), Done(0, "w0rker\n")))
+    runner.answers.insert(0, (has(rollout.INSPECT_FORMAT, "w0rker"), Done(0, worker)))
+    runner.answers.insert(0, (has(rollout.HEALTH_FORMAT), Done(0, "healthy\nunhealthy\n")))
+    monkeypatch.setattr(rollout.time, "sleep", lambda _: runner.answers.pop(0))  # it recovers
+    rollout_.ensure_workers()
+    checks = [argv for argv in runner.calls if has(rollout.HEALTH_FORMAT)(argv)]
+    assert len(checks) == 2
+    assert runner.calls.index(checks[-1]) < runner.calls.index(runner.ran("up", "worker")[0])
+
+
 def test_the_media_server_and_the_proxy_reload_their_own_caddyfiles(switching):
     rollout_, runner, _ = switching
     rollout_.ensure_proxy()
