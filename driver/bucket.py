@@ -12,6 +12,8 @@ import signal
 import stat
 import subprocess
 import tempfile
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from driver import media, offsite, wal_offsite
@@ -205,10 +207,15 @@ class ArchiveCopy:
                         found[str(path.relative_to(self.root))] = (info.st_size, info.st_mtime_ns)
         return found
 
-    def _listing(self, lines: list[str]) -> str:
-        listing = Path(tempfile.mkstemp(prefix="wal-", suffix=".list")[1])
-        listing.write_text("".join(f"{line}\n" for line in lines))
-        return str(listing)
+    def _run_listed(self, lines: list[str], argv: Callable[[str], list[str]]) -> None:
+        """rclone with ``--files-from-raw`` a file of ``lines`` (in /tmp, removed after)."""
+        descriptor, listing = tempfile.mkstemp(prefix="wal-", suffix=".list")
+        try:
+            with os.fdopen(descriptor, "w") as out:
+                out.write("".join(f"{line}\n" for line in lines))
+            self.bucket.run(argv(listing))
+        finally:
+            os.unlink(listing)
 
     def _objects(self) -> set[str]:
         return set(self.bucket.run(wal_offsite.list_argv(self.target)).splitlines())
@@ -228,11 +235,7 @@ class ArchiveCopy:
                     self.sent[path] = local[path]
                 self.remote.add(self.target.object_name(path))
             if plan.deletes:
-                listing = self._listing(plan.deletes)
-                try:
-                    self.bucket.run(wal_offsite.delete_argv(self.target, listing))
-                finally:
-                    os.unlink(listing)
+                self._run_listed(plan.deletes, partial(wal_offsite.delete_argv, self.target))
                 self.remote -= set(plan.deletes)
             self.before = set(local)
             return len(plan.uploads)
@@ -245,15 +248,9 @@ class ArchiveCopy:
             for path in paths:
                 self.bucket.send(self.root / path, f"{wal_offsite.FOLDER}/{path}")
             return
+        up = partial(wal_offsite.copy_argv, str(self.root), wal_offsite.folder(self.target))
         for batch in wal_offsite.batches(paths):  # one rclone run a group
-            listing = self._listing(batch)
-            try:
-                argv = wal_offsite.copy_argv(
-                    str(self.root), wal_offsite.folder(self.target), listing
-                )
-                self.bucket.run(argv)
-            finally:
-                os.unlink(listing)
+            self._run_listed(batch, up)
 
     def fetch(self) -> list[str]:
         """The stanzas the bucket holds and the volume does not, downloaded
@@ -276,12 +273,8 @@ class ArchiveCopy:
         staging = self.root / ".fetch"
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir()
-        listing = self._listing(objects)
-        try:
-            folder = wal_offsite.folder(self.target)
-            self.bucket.run(wal_offsite.copy_argv(folder, str(staging), listing))
-        finally:
-            os.unlink(listing)
+        down = partial(wal_offsite.copy_argv, wal_offsite.folder(self.target), str(staging))
+        self._run_listed(objects, down)
         for name in objects:
             if name.endswith(offsite.AGE_SUFFIX):
                 encrypted_file = staging / name
@@ -290,15 +283,14 @@ class ArchiveCopy:
                     [*offsite.decrypt_argv(), "--output", str(plain_file), str(encrypted_file)]
                 )
                 encrypted_file.unlink()
-        owner = self.root.stat()
         for top in wal_offsite.TOPS:
             (self.root / top).mkdir(mode=0o750, exist_ok=True)
-            os.chown(self.root / top, owner.st_uid, owner.st_gid)
-        for folder_, dirs, files in os.walk(staging):
+            give(self.root, self.root / top)
+        for folder, dirs, files in os.walk(staging):
             for entry in dirs + files:
-                path = Path(folder_) / entry
+                path = Path(folder) / entry
                 path.chmod(0o750 if path.is_dir() else 0o640)  # first: no FOWNER after chown
-                os.chown(path, owner.st_uid, owner.st_gid)
+                give(self.root, path)
         for top in ("backup", "archive"):  # archive.info last: the stanza whole only then
             for stanza in stanzas:
                 (staging / top / stanza).rename(self.root / top / stanza)

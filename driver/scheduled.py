@@ -222,12 +222,12 @@ class _Copier:
             _save(self.path, status)
 
 
-def _archive_copy(run: Run, env: dict[str, str]) -> _Copier | None:
-    """With a bucket and the archive volume mounted, its copier."""
+def _archive_copy(run: Run, env: dict[str, str], path: Path) -> _Copier | None:
+    """With a bucket and the archive volume mounted, its copier (the status
+    saved to ``path``)."""
     if run.offsite.target is None or not WAL_ROOT.is_dir():
         return None
     interval = wal_offsite.interval(env.get("WAL_ARCHIVE_TIMEOUT", ""))
-    path = BACKUP_DIR / status_name(run.mode, run.database)
     fail_fast = Offsite({**env, **wal_offsite.FAIL_FAST}, run.directory)
     return _Copier(ArchiveCopy(fail_fast, WAL_ROOT), interval, path)
 
@@ -296,7 +296,7 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     run.clean()
     status = read_status(path) or Status()
-    copier = _archive_copy(run, env)
+    copier = _archive_copy(run, env, path)
     if copier is None:  # no copy (any more): nothing of one to report
         status.archive_copied_at = status.archive_error = ""
     if schedule is None:
